@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// encode writes v as the JSON response body with the given status.
+func encode[T any](w http.ResponseWriter, status int, v T) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return fmt.Errorf("encode json: %w", err)
+	}
+	return nil
+}
+
+// validator is a decoded request body that can check itself; an empty map means valid.
+type validator interface {
+	Valid() (problems map[string]string)
+}
+
+// errBodyTooLarge is returned by decodeValid when the body exceeds its byte limit.
+type errBodyTooLarge struct{ limit int64 }
+
+func (e errBodyTooLarge) Error() string {
+	return fmt.Sprintf("request body is larger than %d bytes", e.limit)
+}
+
+// decodeValid decodes exactly one JSON object from r's body, at most limit bytes, with no
+// unknown fields, then validates it. Every error is safe to show the caller.
+func decodeValid[T validator](w http.ResponseWriter, r *http.Request, limit int64) (T, error) {
+	var v T
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, decodeError(err)
+	}
+	// Anything but whitespace after the object is a second value or garbage.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return v, errBodyTooLarge{limit: tooLarge.Limit}
+		}
+		return v, errors.New("request body must hold a single JSON object")
+	}
+	if problems := v.Valid(); len(problems) > 0 {
+		return v, fmt.Errorf("invalid request: %s", formatProblems(problems))
+	}
+	return v, nil
+}
+
+func decodeError(err error) error {
+	var (
+		tooLarge  *http.MaxBytesError
+		syntax    *json.SyntaxError
+		typeError *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return errBodyTooLarge{limit: tooLarge.Limit}
+	case errors.Is(err, io.EOF):
+		return errors.New("request body must be a JSON object; it is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &syntax):
+		return errors.New("request body is not valid JSON")
+	case errors.As(err, &typeError):
+		if typeError.Field == "" {
+			return errors.New("request body must be a JSON object")
+		}
+		return fmt.Errorf("field %q must be a %s", typeError.Field, typeError.Type.Kind())
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return errors.New("request body could not be decoded")
+}
+
+func formatProblems(problems map[string]string) string {
+	keys := make([]string, 0, len(problems))
+	for k := range problems {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + problems[k]
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Contract error codes (components.schemas.Error.properties.error.properties.code).
+const (
+	codeBadRequest          = "bad_request"
+	codeUnauthorized        = "unauthorized"
+	codeNotFound            = "not_found"
+	codePayloadTooLarge     = "payload_too_large"
+	codeMethodNotAllowed    = "method_not_allowed"
+	codeUpstreamError       = "upstream_error"
+	codeUpstreamUnavailable = "upstream_unavailable"
+	codeUpstreamTimeout     = "upstream_timeout"
+	codeInternal            = "internal"
+)
+
+// errorBody is the contract's Error schema.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// writeError sends the contract's error body, stamped with the request's id.
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	body := errorBody{Error: errorDetail{Code: code, Message: message, RequestID: requestIDFrom(r.Context())}}
+	// The status line is already out if encoding fails; nothing more can be told the client.
+	_ = encode(w, status, body)
+}

@@ -1,0 +1,3 @@
+module platform/apps/api-gateway
+
+go 1.26

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"unicode/utf8"
+)
+
+// statusBody is the contract's Status schema.
+type statusBody struct {
+	Status string `json:"status"`
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = encode(w, http.StatusOK, statusBody{Status: "ok"})
+	})
+}
+
+func handleReadyz(readiness *Readiness) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if readiness.Draining() {
+			_ = encode(w, http.StatusServiceUnavailable, statusBody{Status: "draining"})
+			return
+		}
+		_ = encode(w, http.StatusOK, statusBody{Status: "ready"})
+	})
+}
+
+func handleListModules(catalog *Catalog) http.Handler {
+	type response struct {
+		Modules []Module `json:"modules"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = encode(w, http.StatusOK, response{Modules: catalog.List()})
+	})
+}
+
+func handleGetModule(catalog *Catalog) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if !validModuleName(name) {
+			writeError(w, r, http.StatusBadRequest, codeBadRequest,
+				"module name must match ^[a-z][a-z0-9-]{0,62}$")
+			return
+		}
+		m, ok := catalog.Get(name)
+		if !ok {
+			writeError(w, r, http.StatusNotFound, codeNotFound, fmt.Sprintf("no module named %q", name))
+			return
+		}
+		_ = encode(w, http.StatusOK, m)
+	})
+}
+
+// completionRequest is the contract's CompletionRequest schema.
+type completionRequest struct {
+	Module string `json:"module"`
+	Prompt string `json:"prompt"`
+}
+
+func (c completionRequest) Valid() map[string]string {
+	problems := map[string]string{}
+	if !validModuleName(c.Module) {
+		problems["module"] = "must match ^[a-z][a-z0-9-]{0,62}$"
+	}
+	if n := utf8.RuneCountInString(c.Prompt); n < 1 || n > 8000 {
+		problems["prompt"] = "must be 1 to 8000 characters"
+	}
+	return problems
+}
+
+// handleComplete validates a CompletionRequest, checks the module against the catalog and
+// relays the AI Worker's answer. Upstream failures map to contract codes: connection
+// error or 5xx → 502 upstream_error, breaker open or no Worker → 503 upstream_unavailable,
+// timeout → 504 upstream_timeout.
+func handleComplete(logger *slog.Logger, catalog *Catalog, worker *WorkerClient, maxBodyBytes int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decodeValid[completionRequest](w, r, maxBodyBytes)
+		if err != nil {
+			var tooLarge errBodyTooLarge
+			if errors.As(err, &tooLarge) {
+				writeError(w, r, http.StatusRequestEntityTooLarge, codePayloadTooLarge, err.Error())
+				return
+			}
+			writeError(w, r, http.StatusBadRequest, codeBadRequest, err.Error())
+			return
+		}
+		// Fail fast on a module the catalog does not know: no point asking the Worker.
+		if _, ok := catalog.Get(req.Module); !ok {
+			writeError(w, r, http.StatusNotFound, codeNotFound, fmt.Sprintf("no module named %q", req.Module))
+			return
+		}
+		body, err := json.Marshal(req)
+		if err != nil {
+			writeError(w, r, http.StatusInternalServerError, codeInternal, "internal error")
+			return
+		}
+
+		id := requestIDFrom(r.Context())
+		resp, err := worker.Complete(r.Context(), body, id)
+		if err != nil {
+			status, code, message := upstreamFailure(err)
+			logger.Warn("AI Worker call failed", "request_id", id, "status", status, "error", err.Error())
+			writeError(w, r, status, code, message)
+			return
+		}
+		if resp.Status >= 400 {
+			status, code, message := relayedWorkerError(resp)
+			writeError(w, r, status, code, message)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(resp.Status)
+		_, _ = w.Write(resp.Body)
+	})
+}
+
+// upstreamFailure maps a WorkerClient error to status, contract code and message.
+func upstreamFailure(err error) (int, string, string) {
+	var up *upstreamError
+	switch {
+	case errors.Is(err, errWorkerNotConfigured):
+		return http.StatusServiceUnavailable, codeUpstreamUnavailable, "the AI Worker is not configured"
+	case errors.Is(err, errBreakerOpen):
+		return http.StatusServiceUnavailable, codeUpstreamUnavailable,
+			"the AI Worker is failing; calls are paused by the circuit breaker"
+	case errors.As(err, &up) && up.Timeout:
+		return http.StatusGatewayTimeout, codeUpstreamTimeout, "the AI Worker did not answer in time"
+	case errors.As(err, &up):
+		return http.StatusBadGateway, codeUpstreamError, "the AI Worker call failed"
+	}
+	// The caller went away; whatever is written here is most likely never read.
+	return http.StatusServiceUnavailable, codeUpstreamUnavailable, "request cancelled"
+}
+
+// relayedWorkerError maps a Worker 4xx to what the gateway answers. The caller's own
+// mistakes (400, 404, 413) pass through with the Worker's code and message; a Worker that
+// rejects the gateway's credentials is the platform's fault, not the caller's (502), and a
+// Worker shedding load is unavailable (503).
+func relayedWorkerError(resp workerResponse) (int, string, string) {
+	var body errorBody
+	_ = json.Unmarshal(resp.Body, &body)
+	message := body.Error.Message
+	switch resp.Status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge:
+		code := map[int]string{
+			http.StatusBadRequest:            codeBadRequest,
+			http.StatusNotFound:              codeNotFound,
+			http.StatusRequestEntityTooLarge: codePayloadTooLarge,
+		}[resp.Status]
+		if message == "" {
+			message = fmt.Sprintf("the AI Worker answered %d", resp.Status)
+		}
+		return resp.Status, code, message
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return http.StatusBadGateway, codeUpstreamError, "the AI Worker rejected the gateway's credentials"
+	case http.StatusTooManyRequests:
+		return http.StatusServiceUnavailable, codeUpstreamUnavailable, "the AI Worker is rate limiting"
+	}
+	return http.StatusBadGateway, codeUpstreamError, fmt.Sprintf("the AI Worker answered %d", resp.Status)
+}
+
+func handleMethodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, r, http.StatusMethodNotAllowed, codeMethodNotAllowed,
+			fmt.Sprintf("method %s is not allowed here; use %s", r.Method, allow))
+	})
+}
+
+func handleNotFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, codeNotFound, "no such route")
+	})
+}

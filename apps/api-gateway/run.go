@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+const usage = `api-gateway: JSON API over the worker-module catalog and proxy to the AI Worker.
+
+Configured through environment variables:
+  PORT              listen port (default 8080; 0 picks a free port)
+  CATALOG_PATH      catalog JSON file (default /etc/api-gateway/catalog.json)
+  WORKER_URL        AI Worker base URL; empty makes /v1/ai/complete answer 503
+  WORKER_API_TOKEN  bearer token sent to the Worker (secret)
+  WORKER_TIMEOUT    per-call Worker timeout (default 5s)
+  BREAKER_FAILURES  consecutive failures that open the circuit breaker (default 5)
+  BREAKER_COOLDOWN  time the breaker stays open before one probe (default 10s)
+  SHUTDOWN_DRAIN    time requests are still served after SIGTERM (default 5s)
+  SHUTDOWN_TIMEOUT  time in-flight requests get once the listener closes (default 10s)
+  LOG_LEVEL         debug, info, warn or error (default info)
+  MAX_BODY_BYTES    request body limit in bytes (default 65536)
+`
+
+// run starts the gateway and blocks until it has shut down. A SIGTERM or SIGINT, or the
+// cancellation of ctx, starts the graceful shutdown: readiness flips to 503 at once,
+// requests (in-flight and new) are served for SHUTDOWN_DRAIN so load balancers can stop
+// routing here, then the server stops accepting and waits up to SHUTDOWN_TIMEOUT for
+// in-flight requests.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	if len(args) > 1 {
+		if args[1] == "-h" || args[1] == "-help" || args[1] == "--help" {
+			_, err := io.WriteString(stdout, usage)
+			return err
+		}
+		return fmt.Errorf("unexpected argument %q: api-gateway is configured through environment variables (see -help)", args[1])
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	catalog, err := loadCatalog(cfg.CatalogPath)
+	if err != nil {
+		return err
+	}
+
+	brk := newBreaker(cfg.BreakerFailures, cfg.BreakerCooldown, time.Now)
+	brk.onChange = func(from, to breakerState) {
+		logger.Warn("circuit breaker state changed", "from", from.String(), "to", to.String())
+	}
+	readiness := &Readiness{}
+	handler := NewServer(logger, catalog, NewWorkerClient(cfg, brk), readiness, cfg.MaxBodyBytes)
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		// A completion may take the whole WORKER_TIMEOUT before its answer is written.
+		WriteTimeout:   cfg.WorkerTimeout + 10*time.Second,
+		IdleTimeout:    60 * time.Second,
+		MaxHeaderBytes: 32 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("listening",
+		"addr", ln.Addr().String(),
+		"modules", len(catalog.List()),
+		"worker_configured", cfg.WorkerURL != "",
+		"worker_token_set", cfg.WorkerAPIToken != "",
+		"worker_timeout", cfg.WorkerTimeout.String(),
+		"shutdown_drain", cfg.ShutdownDrain.String(),
+		"shutdown_timeout", cfg.ShutdownTimeout.String(),
+	)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// From here a second signal kills the process the default way, for an impatient operator.
+	stop()
+
+	readiness.Drain()
+	// Each response now closes its connection, so clients reconnect (elsewhere, once the
+	// load balancer has noticed) instead of holding a keep-alive to a dying process.
+	srv.SetKeepAlivesEnabled(false)
+	logger.Info("shutdown: draining; readiness is 503, requests are still served", "drain", cfg.ShutdownDrain.String())
+	select {
+	case <-time.After(cfg.ShutdownDrain):
+	case err := <-serveErr:
+		return fmt.Errorf("serve during drain: %w", err)
+	}
+
+	logger.Info("shutdown: closing listener, waiting for in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", cfg.ShutdownTimeout, err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("shutdown: complete")
+	return nil
+}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+)
+
+// Readiness tells load balancers whether to send traffic; it flips once, at shutdown.
+type Readiness struct {
+	draining atomic.Bool
+}
+
+// Drain marks the process as shutting down: /readyz answers 503 from now on.
+func (r *Readiness) Drain() { r.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (r *Readiness) Draining() bool { return r.draining.Load() }
+
+// NewServer returns the gateway's complete HTTP handler.
+func NewServer(logger *slog.Logger, catalog *Catalog, worker *WorkerClient, readiness *Readiness, maxBodyBytes int64) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, logger, catalog, worker, readiness, maxBodyBytes)
+	return withRequestContext(logger, mux)
+}
