@@ -1,0 +1,99 @@
+/** Reads and strictly validates the body of POST /v1/complete (contract: CompletionRequest). */
+import { HttpError } from "./http";
+
+export interface CompletionRequest {
+  module: string;
+  prompt: string;
+}
+
+/** The longest prompt (8000 characters) is at most 48 000 bytes even fully \u-escaped. */
+export const MAX_BODY_BYTES = 64 * 1024;
+export const MAX_PROMPT_CHARS = 8000;
+export const MODULE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const FIELDS = new Set(["module", "prompt"]);
+
+export async function readCompletionRequest(request: Request): Promise<CompletionRequest> {
+  const mediaType = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (mediaType !== "application/json") {
+    throw badRequest("Content-Type must be application/json");
+  }
+  const text = await readBodyText(request, MAX_BODY_BYTES);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw badRequest("request body is not valid JSON");
+  }
+  return parseCompletionRequest(body);
+}
+
+export function parseCompletionRequest(body: unknown): CompletionRequest {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw badRequest("request body must be a JSON object");
+  }
+  const fields = body as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const key of Object.keys(fields)) {
+    if (!FIELDS.has(key)) problems.push(`unknown field "${key}"`);
+  }
+
+  const { module, prompt } = fields;
+  if (module === undefined) problems.push("module is required");
+  else if (typeof module !== "string") problems.push("module must be a string");
+  else if (!MODULE_NAME.test(module)) {
+    problems.push("module must be 1-63 characters of a-z, 0-9 and '-', starting with a letter");
+  }
+
+  if (prompt === undefined) problems.push("prompt is required");
+  else if (typeof prompt !== "string") problems.push("prompt must be a string");
+  else {
+    // JSON Schema counts code points, not UTF-16 units.
+    const length = [...prompt].length;
+    if (length === 0) problems.push("prompt must not be empty");
+    if (length > MAX_PROMPT_CHARS) problems.push(`prompt must be at most ${MAX_PROMPT_CHARS} characters`);
+  }
+
+  if (problems.length > 0) throw badRequest(problems.join("; "));
+  return { module: module as string, prompt: prompt as string };
+}
+
+/** Reads at most `limit` bytes, whether or not Content-Length is declared (chunked bodies). */
+async function readBodyText(request: Request, limit: number): Promise<string> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+  if (request.body === null) return "";
+
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw badRequest("request body is not valid UTF-8");
+  }
+}
+
+function badRequest(message: string): HttpError {
+  return new HttpError(400, "bad_request", message);
+}
+
+function tooLarge(limit: number): HttpError {
+  return new HttpError(413, "payload_too_large", `request body exceeds ${limit} bytes`);
+}

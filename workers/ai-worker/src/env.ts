@@ -1,0 +1,19 @@
+/** The bindings of the Worker. The names are fixed: wrangler.toml and the Pulumi stack set them. */
+export interface Env {
+  /** Base URL of the Go API gateway (plain var), e.g. "http://127.0.0.1:8080". */
+  GATEWAY_URL?: string;
+  /** Timeout of one gateway call in milliseconds (plain var; default 3000). */
+  GATEWAY_TIMEOUT_MS?: string | number;
+  /** Secret text. When set, POST /v1/complete requires "Authorization: Bearer <API_TOKEN>". */
+  API_TOKEN?: string;
+  /** The Workers AI binding. */
+  AI?: AiBinding;
+}
+
+/**
+ * The part of the Workers AI binding this Worker uses. Models come from the catalog at run
+ * time, so the model id is a plain string rather than the typed model list.
+ */
+export interface AiBinding {
+  run(model: string, inputs: { prompt: string }): Promise<unknown>;
+}
