@@ -138,7 +138,15 @@ export async function startGateway(bin, { port, workerUrl, workerToken } = {}) {
 
   return {
     url,
-    output,
+    /** The gateway's JSON log lines that carry `requestId`. */
+    logsFor(requestId) {
+      return output
+        .join("")
+        .split("\n")
+        .filter((line) => line.includes(requestId))
+        .map((line) => JSON.parse(line))
+        .filter((entry) => entry.request_id === requestId);
+    },
     async close() {
       if (child.exitCode !== null) return;
       child.kill("SIGTERM");

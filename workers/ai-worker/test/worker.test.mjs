@@ -1,0 +1,462 @@
+// The bundled Worker (dist/worker.js) in the local Workers runtime, against the real Go
+// gateway and against gateways that misbehave. Every Worker answer is checked against
+// contract/openapi.yaml, and the last test proves every worker path and status was exercised.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { BUNDLE, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS, startWorker } from "../local/miniflare.mjs";
+import { Contract } from "./support/contract.mjs";
+import {
+  buildGateway,
+  closedPort,
+  startFakeGateway,
+  startGateway,
+  startSilentServer,
+} from "./support/servers.mjs";
+
+const contract = new Contract();
+const completionRequestIsValid = contract.schema("CompletionRequest");
+const TOKEN = `token-${randomUUID()}`;
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const JSON_TYPE = { "content-type": "application/json" };
+
+/**
+ * Sends one request and checks the answer against the contract. `server: "gateway"` marks
+ * answers of the gateway, which do not count towards the Worker's coverage.
+ */
+async function call(base, method, path, { headers = {}, body, server = "worker" } = {}) {
+  const init = { method, headers, body };
+  if (body instanceof ReadableStream) init.duplex = "half";
+  const started = performance.now();
+  const response = await fetch(`${base.url}${path}`, init);
+  const text = await response.text();
+  const elapsed = performance.now() - started;
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    assert.fail(`${method} ${path} answered ${response.status} with a body that is not JSON: ${text}`);
+  }
+  contract.checkResponse(method, path, response.status, response.headers.get("content-type"), json, {
+    record: server === "worker",
+  });
+  return { status: response.status, headers: response.headers, body: json, elapsed };
+}
+
+function complete(worker, body, headers = AUTH) {
+  return call(worker, "POST", "/v1/complete", {
+    headers: { ...JSON_TYPE, ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+const gatewayBuild = await buildGateway();
+after(() => gatewayBuild.cleanup());
+
+test("the bundle is one ES module with the compatibility settings of wrangler.toml", () => {
+  assert.deepEqual(readdirSync(new URL("../dist/", import.meta.url)), ["worker.js"]);
+  assert.match(readFileSync(BUNDLE, "utf8"), /export\s*\{[^}]*\bas default\b/);
+  const wrangler = readFileSync(new URL("../wrangler.toml", import.meta.url), "utf8");
+  assert.match(wrangler, new RegExp(`^compatibility_date = "${COMPATIBILITY_DATE}"$`, "m"));
+  const flags = /^compatibility_flags = (\[.*\])$/m.exec(wrangler)?.[1] ?? "[]";
+  assert.deepEqual(JSON.parse(flags), COMPATIBILITY_FLAGS);
+});
+
+describe("with the real gateway", () => {
+  let worker;
+  let gateway;
+  let modules;
+
+  before(async () => {
+    // Each side needs the other's address: reserve the gateway's port first.
+    const gatewayPort = await closedPort();
+    worker = await startWorker({
+      vars: { GATEWAY_URL: `http://127.0.0.1:${gatewayPort}`, GATEWAY_TIMEOUT_MS: "2000", API_TOKEN: TOKEN },
+    });
+    gateway = await startGateway(gatewayBuild.bin, { port: gatewayPort, workerUrl: worker.url, workerToken: TOKEN });
+    modules = (await call(gateway, "GET", "/v1/modules", { server: "gateway" })).body.modules;
+    assert.ok(modules.length > 0, "the example catalog is empty");
+  });
+  after(async () => {
+    await gateway?.close();
+    await worker?.close();
+  });
+
+  test("GET /healthz is ok and echoes the caller's request id", async () => {
+    const { status, body, headers } = await call(worker, "GET", "/healthz", { headers: { "x-request-id": "health-1" } });
+    assert.equal(status, 200);
+    assert.deepEqual(body, { status: "ok" });
+    assert.equal(headers.get("x-request-id"), "health-1");
+  });
+
+  test("HEAD /healthz is served by the GET route", async () => {
+    const response = await fetch(`${worker.url}/healthz`, { method: "HEAD" });
+    assert.equal(response.status, 200);
+  });
+
+  test("completes a prompt with the model the gateway's catalog names", async () => {
+    const [module] = modules;
+    const requestId = `complete-${randomUUID()}`;
+    const { status, body } = await complete(worker, { module: module.name, prompt: "Hello, world" }, {
+      ...AUTH,
+      "x-request-id": requestId,
+    });
+    assert.equal(status, 200);
+    assert.deepEqual(body, { module: module.name, model: module.model, output: `[${module.model}] Hello, world` });
+
+    // The Worker logged one JSON line for it, and the gateway saw the same request id.
+    const [line] = worker.logsFor(requestId);
+    assert.equal(line.level, "info");
+    assert.equal(line.status, 200);
+    assert.equal(line.path, "/v1/complete");
+    assert.equal(typeof line.duration_ms, "number");
+    assert.deepEqual(
+      gateway.logsFor(requestId).map((entry) => `${entry.method} ${entry.path} ${entry.status}`),
+      [`GET /v1/modules/${module.name} 200`],
+    );
+  });
+
+  test("accepts a prompt of exactly 8000 characters, counted as code points", async () => {
+    const prompt = "🙂".repeat(8000);
+    assert.ok(completionRequestIsValid({ module: modules[0].name, prompt }));
+    const { status, body } = await complete(worker, { module: modules[0].name, prompt });
+    assert.equal(status, 200);
+    assert.ok(body.output.endsWith(prompt));
+  });
+
+  test("a module the catalog does not have is 404 not_found", async () => {
+    const { status, body } = await complete(worker, { module: "no-such-module", prompt: "hi" });
+    assert.equal(status, 404);
+    assert.equal(body.error.code, "not_found");
+    assert.match(body.error.message, /no-such-module/);
+  });
+
+  describe("rejects bad input with 400 bad_request", () => {
+    const long = "x".repeat(8001);
+    const cases = [
+      ["a body that is not JSON", "{module:", /not valid JSON/],
+      ["an empty body", "", /not valid JSON/],
+      ["a JSON array", [], /must be a JSON object/],
+      ["JSON null", null, /must be a JSON object/],
+      ["an unknown field", { module: "summarize", prompt: "hi", temperature: 2 }, /unknown field "temperature"/],
+      ["a missing prompt", { module: "summarize" }, /prompt is required/],
+      ["a missing module", { prompt: "hi" }, /module is required/],
+      ["a module name with capitals", { module: "Summarize", prompt: "hi" }, /module must be/],
+      ["a module name starting with a digit", { module: "1abc", prompt: "hi" }, /module must be/],
+      ["a module name of 64 characters", { module: `a${"b".repeat(63)}`, prompt: "hi" }, /module must be/],
+      ["a module that is not a string", { module: 7, prompt: "hi" }, /module must be a string/],
+      ["an empty prompt", { module: "summarize", prompt: "" }, /prompt must not be empty/],
+      ["a prompt of 8001 characters", { module: "summarize", prompt: long }, /at most 8000/],
+      ["a prompt that is not a string", { module: "summarize", prompt: ["hi"] }, /prompt must be a string/],
+    ];
+    for (const [name, body, message] of cases) {
+      test(name, async () => {
+        if (typeof body !== "string") assert.equal(completionRequestIsValid(body), false, "the contract accepts it");
+        const response = await complete(worker, body);
+        assert.equal(response.status, 400);
+        assert.equal(response.body.error.code, "bad_request");
+        assert.match(response.body.error.message, message);
+      });
+    }
+
+    test("every problem of a body at once", async () => {
+      const { status, body } = await complete(worker, { module: "Bad", extra: true });
+      assert.equal(status, 400);
+      assert.match(body.error.message, /unknown field "extra"; module must be .*; prompt is required/);
+    });
+
+    test("a Content-Type other than application/json", async () => {
+      const body = JSON.stringify({ module: "summarize", prompt: "hi" });
+      for (const type of ["text/plain", "application/x-www-form-urlencoded", null]) {
+        const headers = type === null ? { ...AUTH } : { ...AUTH, "content-type": type };
+        const response = await call(worker, "POST", "/v1/complete", { headers, body });
+        assert.equal(response.status, 400, `Content-Type ${type}`);
+        assert.match(response.body.error.message, /Content-Type must be application\/json/);
+      }
+    });
+
+    test("a body that is not UTF-8", async () => {
+      const response = await call(worker, "POST", "/v1/complete", {
+        headers: { ...AUTH, ...JSON_TYPE },
+        body: Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+      });
+      assert.equal(response.status, 400);
+      assert.match(response.body.error.message, /not valid UTF-8/);
+    });
+  });
+
+  describe("limits the body to 64 KiB with 413 payload_too_large", () => {
+    test("when Content-Length declares more", async () => {
+      const prompt = "x".repeat(70 * 1024);
+      const { status, body } = await complete(worker, { module: "summarize", prompt });
+      assert.equal(status, 413);
+      assert.equal(body.error.code, "payload_too_large");
+    });
+
+    test("when a chunked body without Content-Length grows past it", async () => {
+      let sent = 0;
+      const chunk = new TextEncoder().encode("x".repeat(16 * 1024));
+      const stream = new ReadableStream({
+        pull(controller) {
+          if (sent === 0) controller.enqueue(new TextEncoder().encode('{"module":"summarize","prompt":"'));
+          if (sent >= 6) return controller.close();
+          sent += 1;
+          controller.enqueue(chunk);
+        },
+      });
+      const { status, body } = await call(worker, "POST", "/v1/complete", {
+        headers: { ...AUTH, ...JSON_TYPE },
+        body: stream,
+      });
+      assert.equal(status, 413);
+      assert.equal(body.error.code, "payload_too_large");
+    });
+  });
+
+  describe("requires the API_TOKEN bearer token with 401 unauthorized", () => {
+    const body = { module: "summarize", prompt: "hi" };
+    const cases = [
+      ["no Authorization header", {}],
+      ["a wrong token", { authorization: `Bearer ${TOKEN.slice(0, -1)}x` }],
+      ["a token of another length", { authorization: "Bearer short" }],
+      ["the token with a suffix", { authorization: `Bearer ${TOKEN}x` }],
+      ["another scheme", { authorization: `Basic ${TOKEN}` }],
+      ["the token without a scheme", { authorization: TOKEN }],
+    ];
+    for (const [name, headers] of cases) {
+      test(name, async () => {
+        const response = await complete(worker, body, headers);
+        assert.equal(response.status, 401);
+        assert.equal(response.body.error.code, "unauthorized");
+        assert.match(response.headers.get("www-authenticate"), /^Bearer/);
+      });
+    }
+
+    test("before it looks at the body", async () => {
+      const response = await complete(worker, "{not json", {});
+      assert.equal(response.status, 401);
+    });
+
+    test("with the scheme in any case", async () => {
+      const response = await complete(worker, body, { authorization: `bearer ${TOKEN}` });
+      assert.equal(response.status, 200);
+    });
+  });
+
+  describe("answers 502 upstream_error when Workers AI fails", () => {
+    test("with an exception", async () => {
+      const { status, body } = await complete(worker, { module: modules[0].name, prompt: "[ai-fails]" });
+      assert.equal(status, 502);
+      assert.equal(body.error.code, "upstream_error");
+      assert.match(body.error.message, /Workers AI failed/);
+    });
+
+    test("with an answer that has no text", async () => {
+      const { status, body } = await complete(worker, { module: modules[0].name, prompt: "[ai-no-text]" });
+      assert.equal(status, 502);
+      assert.equal(body.error.code, "upstream_error");
+    });
+  });
+
+  describe("routing", () => {
+    test("an unknown path is 404 not_found", async () => {
+      const { status, body } = await call(worker, "GET", "/v1/nothing-here");
+      assert.equal(status, 404);
+      assert.equal(body.error.code, "not_found");
+    });
+
+    test("a wrong method is 405 method_not_allowed with Allow", async () => {
+      for (const [method, path, allow] of [
+        ["GET", "/v1/complete", "POST"],
+        ["DELETE", "/v1/complete", "POST"],
+        ["POST", "/healthz", "GET, HEAD"],
+      ]) {
+        const { status, body, headers } = await call(worker, method, path);
+        assert.equal(status, 405, `${method} ${path}`);
+        assert.equal(body.error.code, "method_not_allowed");
+        assert.equal(headers.get("allow"), allow);
+      }
+    });
+
+    test("error bodies carry the request id: x-request-id, else cf-ray, else a generated one", async () => {
+      const byHeader = await call(worker, "GET", "/nope", { headers: { "x-request-id": "abc-123" } });
+      assert.equal(byHeader.body.error.request_id, "abc-123");
+      const byRay = await call(worker, "GET", "/nope", { headers: { "cf-ray": "8d1f2a3b4c5d6e7f-AMS" } });
+      assert.equal(byRay.body.error.request_id, "8d1f2a3b4c5d6e7f-AMS");
+      const generated = await call(worker, "GET", "/nope", { headers: { "x-request-id": "not a sane id; " + "x".repeat(200) } });
+      assert.match(generated.body.error.request_id, /^[0-9a-f-]{36}$/);
+      assert.equal(generated.headers.get("x-request-id"), generated.body.error.request_id);
+    });
+  });
+
+  describe("a round trip: the gateway forwards to the Worker, which calls the gateway back", () => {
+    test("POST /v1/ai/complete on the gateway answers the Worker's completion", async () => {
+      const module = modules.at(-1);
+      const requestId = `round-trip-${randomUUID()}`;
+      const { status, body } = await call(gateway, "POST", "/v1/ai/complete", {
+        server: "gateway",
+        headers: { ...JSON_TYPE, "x-request-id": requestId },
+        body: JSON.stringify({ module: module.name, prompt: "through both" }),
+      });
+      assert.equal(status, 200);
+      assert.deepEqual(body, { module: module.name, model: module.model, output: `[${module.model}] through both` });
+      // One request id across the three hops.
+      assert.equal(worker.logsFor(requestId)[0].status, 200);
+      assert.deepEqual(
+        gateway.logsFor(requestId).map((entry) => `${entry.method} ${entry.path} ${entry.status}`).sort(),
+        [`GET /v1/modules/${module.name} 200`, "POST /v1/ai/complete 200"],
+      );
+    });
+
+    test("a Workers AI failure comes back from the gateway as 502", async () => {
+      const { status, body } = await call(gateway, "POST", "/v1/ai/complete", {
+        server: "gateway",
+        headers: JSON_TYPE,
+        body: JSON.stringify({ module: modules[0].name, prompt: "[ai-fails]" }),
+      });
+      assert.equal(status, 502);
+      assert.equal(body.error.code, "upstream_error");
+    });
+
+    test("a gateway holding the wrong token is refused by the Worker", async () => {
+      const impostor = await startGateway(gatewayBuild.bin, { workerUrl: worker.url, workerToken: "wrong-token" });
+      try {
+        const requestId = `impostor-${randomUUID()}`;
+        const { status } = await call(impostor, "POST", "/v1/ai/complete", {
+          server: "gateway",
+          headers: { ...JSON_TYPE, "x-request-id": requestId },
+          body: JSON.stringify({ module: modules[0].name, prompt: "hi" }),
+        });
+        assert.equal(status, 502);
+        assert.equal(worker.logsFor(requestId)[0].status, 401);
+      } finally {
+        await impostor.close();
+      }
+    });
+  });
+});
+
+describe("when the gateway is down (nothing listens on its port)", () => {
+  let worker;
+  before(async () => {
+    worker = await startWorker({ vars: { GATEWAY_URL: `http://127.0.0.1:${await closedPort()}` } });
+  });
+  after(() => worker?.close());
+
+  test("answers 502 upstream_error at once", async () => {
+    const { status, body, elapsed } = await complete(worker, { module: "summarize", prompt: "hi" }, {});
+    assert.equal(status, 502);
+    assert.equal(body.error.code, "upstream_error");
+    assert.ok(elapsed < 1000, `took ${elapsed} ms`);
+  });
+
+  test("still reports healthy: liveness does not depend on the gateway", async () => {
+    assert.equal((await call(worker, "GET", "/healthz")).status, 200);
+  });
+});
+
+describe("when the gateway accepts connections and never answers", () => {
+  const timeoutMs = 500;
+  let worker;
+  let silent;
+  before(async () => {
+    silent = await startSilentServer();
+    worker = await startWorker({ vars: { GATEWAY_URL: silent.url, GATEWAY_TIMEOUT_MS: String(timeoutMs) } });
+  });
+  after(async () => {
+    await worker?.close();
+    silent?.close();
+  });
+
+  test("answers 504 upstream_timeout after GATEWAY_TIMEOUT_MS", async () => {
+    const { status, body, elapsed } = await complete(worker, { module: "summarize", prompt: "hi" }, {});
+    assert.equal(status, 504);
+    assert.equal(body.error.code, "upstream_timeout");
+    assert.match(body.error.message, /500 ms/);
+    assert.ok(silent.accepted() >= 1, "the Worker never connected to the gateway");
+    assert.ok(elapsed >= timeoutMs - 50 && elapsed < timeoutMs + 1500, `took ${elapsed} ms`);
+  });
+});
+
+describe("when the gateway misbehaves", () => {
+  const module = { name: "echo", description: "Echoes.", model: "@cf/test/echo", version: "1.0.0" };
+  const reply = (status, body, type = "application/json") => (_req, res) => {
+    res.writeHead(status, { "content-type": type });
+    res.end(typeof body === "string" ? body : JSON.stringify(body));
+  };
+  const timeoutMs = 500;
+  let worker;
+  let fake;
+  let unconfigured;
+  before(async () => {
+    fake = await startFakeGateway({
+      echo: reply(200, module),
+      "server-error": reply(500, { error: { code: "internal", message: "boom" } }),
+      unavailable: reply(503, "upstream connect error", "text/plain"),
+      "not-json": reply(200, "<html>hello</html>", "text/html"),
+      "other-module": reply(200, { ...module, name: "someone-else" }),
+      "no-model": reply(200, { ...module, name: "no-model", model: "" }),
+      "bad-request": reply(400, { error: { code: "bad_request", message: "no" } }),
+      "stalled-body": (_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write('{"name":"stalled-body",');
+      },
+    });
+    // No API_TOKEN: the route is open.
+    worker = await startWorker({ vars: { GATEWAY_URL: fake.url, GATEWAY_TIMEOUT_MS: String(timeoutMs) } });
+    unconfigured = await startWorker({ vars: {} });
+  });
+  after(async () => {
+    await worker?.close();
+    await unconfigured?.close();
+    fake?.close();
+  });
+
+  test("without API_TOKEN no Authorization is needed", async () => {
+    const { status, body } = await complete(worker, { module: "echo", prompt: "open" }, {});
+    assert.equal(status, 200);
+    assert.equal(body.output, "[@cf/test/echo] open");
+  });
+
+  for (const name of ["server-error", "unavailable", "not-json", "other-module", "no-model", "bad-request"]) {
+    test(`a gateway answering "${name}" is 502 upstream_error`, async () => {
+      const { status, body } = await complete(worker, { module: name, prompt: "hi" }, {});
+      assert.equal(status, 502);
+      assert.equal(body.error.code, "upstream_error");
+    });
+  }
+
+  test("a gateway that stalls in the middle of the body is 504 within the timeout", async () => {
+    const { status, body, elapsed } = await complete(worker, { module: "stalled-body", prompt: "hi" }, {});
+    assert.equal(status, 504);
+    assert.equal(body.error.code, "upstream_timeout");
+    assert.ok(elapsed < timeoutMs + 1500, `took ${elapsed} ms`);
+  });
+
+  test("a Worker without GATEWAY_URL is 502 and says so only in its log", async () => {
+    const requestId = `unconfigured-${randomUUID()}`;
+    const { status, body } = await complete(unconfigured, { module: "echo", prompt: "hi" }, { "x-request-id": requestId });
+    assert.equal(status, 502);
+    assert.equal(body.error.code, "upstream_error");
+    assert.doesNotMatch(body.error.message, /GATEWAY_URL/);
+    assert.match(unconfigured.logsFor(requestId)[0].detail, /GATEWAY_URL/);
+  });
+
+  test("every log line is one JSON object", () => {
+    assert.ok(worker.logs.length > 0);
+    for (const line of worker.logs) {
+      const entry = JSON.parse(line);
+      assert.equal(typeof entry.msg, "string");
+      assert.match(entry.level, /^(info|warn|error)$/);
+    }
+  });
+});
+
+test("every response of every path tagged `worker` in the contract was exercised", () => {
+  assert.deepEqual(
+    contract.operations("worker").map(({ method, path }) => `${method} ${path}`),
+    ["GET /healthz", "POST /v1/complete"],
+  );
+  contract.assertCovered("worker");
+});
