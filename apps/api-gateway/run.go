@@ -56,12 +56,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 
-	brk := newBreaker(cfg.BreakerFailures, cfg.BreakerCooldown, time.Now)
-	brk.onChange = func(from, to breakerState) {
-		logger.Warn("circuit breaker state changed", "from", from.String(), "to", to.String())
-	}
 	readiness := &Readiness{}
-	handler := NewServer(logger, catalog, NewWorkerClient(cfg, brk), readiness, cfg.MaxBodyBytes)
+	worker := NewWorkerClient(cfg, newLoggedBreaker(cfg, time.Now, logger))
+	handler := NewServer(logger, catalog, worker, readiness, cfg.MaxBodyBytes)
 
 	srv := &http.Server{
 		Handler:           handler,
@@ -120,4 +117,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	logger.Info("shutdown: complete")
 	return nil
+}
+
+// newLoggedBreaker builds the Worker's circuit breaker from cfg; every state change is logged.
+func newLoggedBreaker(cfg Config, now func() time.Time, logger *slog.Logger) *breaker {
+	b := newBreaker(cfg.BreakerFailures, cfg.BreakerCooldown, now)
+	b.onChange = func(from, to breakerState) {
+		logger.Warn("circuit breaker state changed", "from", from.String(), "to", to.String())
+	}
+	return b
 }
