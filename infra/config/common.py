@@ -1,0 +1,87 @@
+"""Building blocks shared by the config models: strict base model and checked scalar types."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from infra.stacks import PROJECT_ROOT
+
+
+class InvalidKey(ValueError):
+    """A cross-field rule broken: names the key (relative to the model) that must change."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(reason)
+        self.key = key
+        self.reason = reason
+
+
+class ConfigModel(BaseModel):
+    """Unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def matching(pattern: str, what: str, max_length: int | None = None):
+    """A string type that must match `pattern`; the error says what was expected, not the regex."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value) or (max_length is not None and len(value) > max_length):
+            raise ValueError(f"'{value}' is not {what}")
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+DnsLabel = matching(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
+                    "a DNS label (lower-case letters, digits and '-', 63 at most)")
+Hostname = matching(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+                    "a lower-case hostname such as api.example.com", max_length=253)
+CloudflareId = matching(r"^[0-9a-f]{32}$", "a Cloudflare id (32 lower-case hex digits)")
+EnvVarName = matching(r"^[A-Z_][A-Z0-9_]*$", "an environment variable name (A-Z, 0-9, _)")
+LabelValue = matching(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$",
+                      "a Kubernetes label value", max_length=63)
+LabelKey = matching(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+                    "a Kubernetes label key")
+UrlPath = matching(r"^/[\w./-]*$", "an absolute URL path such as /healthz")
+Port = Annotated[int, Field(ge=1, le=65535)]
+UnprivilegedPort = Annotated[int, Field(ge=1024, le=65535)]
+
+_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+_SUFFIX = {None: 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity_value(quantity: str) -> Decimal:
+    """A Kubernetes resource quantity as a number (cores or bytes)."""
+    match = _QUANTITY.match(quantity)
+    if not match:
+        raise ValueError(f"'{quantity}' is not a Kubernetes quantity (e.g. 250m, 1, 128Mi, 1Gi)")
+    return Decimal(match["num"]) * Decimal(_SUFFIX[match["suffix"]])
+
+
+def _check_quantity(value: str) -> str:
+    quantity_value(value)
+    return value
+
+
+Quantity = Annotated[str, AfterValidator(_check_quantity)]
+
+
+def _check_repo_path(value: str) -> str:
+    path = Path(value)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"'{value}' must be a path inside the repository, relative to its root")
+    return value
+
+
+RepoPath = Annotated[str, AfterValidator(_check_repo_path)]
+
+
+def repo_file(value: str) -> Path:
+    return PROJECT_ROOT / value

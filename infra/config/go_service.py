@@ -1,0 +1,181 @@
+"""Config of a Go-service component stack (`kind: go-service`)."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from infra.config.common import (ConfigModel, DnsLabel, EnvVarName, InvalidKey, LabelKey,
+                                 LabelValue, Port, Quantity, RepoPath, UnprivilegedPort, UrlPath,
+                                 matching, quantity_value, repo_file)
+
+# Set by the platform itself from other keys (port, shutdown): never from `env`.
+RESERVED_ENV = frozenset({"PORT", "SHUTDOWN_DRAIN", "SHUTDOWN_TIMEOUT"})
+DigestRef = matching(r"^[a-z0-9]+([._/:-][a-z0-9]+)*(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$",
+                     "an image pinned by digest (repository[:tag]@sha256:<64 hex digits>)")
+Repository = matching(r"^[a-z0-9]+([._/:-][a-z0-9]+)*$", "an image repository without tag")
+
+
+class ImageBuild(ConfigModel):
+    """Build the image from the service's Dockerfile and push it (pulumi-docker)."""
+
+    context: RepoPath = Field(description="build context folder, relative to the repository root")
+    dockerfile: str = Field("Dockerfile", description="Dockerfile inside the context")
+    repository: Repository = Field(description="registry repository to push to, without tag")
+    platform: str = Field("linux/amd64", description="target platform of the image")
+
+    @model_validator(mode="after")
+    def _dockerfile_exists(self) -> "ImageBuild":
+        if not (repo_file(self.context) / self.dockerfile).is_file():
+            raise InvalidKey("dockerfile", f"no file {self.context}/{self.dockerfile}")
+        return self
+
+
+class Image(ConfigModel):
+    """Exactly one of `ref` (a pinned reference from CI) or `build`."""
+
+    ref: DigestRef | None = Field(None,
+                            description="image pinned by digest: repo[:tag]@sha256:<64 hex>")
+    build: ImageBuild | None = Field(None, description="build and push from a Dockerfile instead")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Image":
+        if (self.ref is None) == (self.build is None):
+            raise InvalidKey("ref", "set exactly one of image.ref or image.build")
+        return self
+
+
+class Scaling(ConfigModel):
+    min_replicas: int = Field(2, ge=1, le=100, description="HPA lower bound")
+    max_replicas: int = Field(4, ge=1, le=100, description="HPA upper bound")
+    target_cpu_utilization: int = Field(70, ge=10, le=100,
+                                        description="average CPU utilization the HPA aims for (%)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Scaling":
+        if self.max_replicas < self.min_replicas:
+            raise InvalidKey("max_replicas", f"{self.max_replicas} is below min_replicas "
+                                             f"{self.min_replicas}")
+        return self
+
+
+class ResourceAmounts(ConfigModel):
+    cpu: Quantity = Field(description="CPU, e.g. 100m")
+    memory: Quantity = Field(description="memory, e.g. 64Mi")
+
+
+class Resources(ConfigModel):
+    requests: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="100m",
+                                                                              memory="64Mi"))
+    limits: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="500m",
+                                                                            memory="128Mi"))
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> "Resources":
+        for kind in ("cpu", "memory"):
+            request = getattr(self.requests, kind)
+            limit = getattr(self.limits, kind)
+            if quantity_value(request) > quantity_value(limit):
+                raise InvalidKey(f"requests.{kind}", f"{request} exceeds limits.{kind} {limit}")
+        return self
+
+
+class Probes(ConfigModel):
+    liveness_path: UrlPath = Field("/healthz", description="liveness endpoint")
+    readiness_path: UrlPath = Field("/readyz", description="readiness endpoint")
+    startup_path: UrlPath = Field("/healthz", description="startup endpoint")
+
+
+class Shutdown(ConfigModel):
+    """The service's own drain; the pod's termination grace period is derived from it."""
+
+    drain_seconds: int = Field(5, ge=0, le=120, description="keep serving after SIGTERM (readiness false)")
+    timeout_seconds: int = Field(10, ge=1, le=120, description="deadline for in-flight requests after the drain")
+
+
+class Files(ConfigModel):
+    """Read-only files from the repository, shipped in a ConfigMap and mounted in the pods."""
+
+    mount_path: UrlPath = Field(description="directory the files appear in")
+    sources: dict[str, RepoPath] = Field(min_length=1,
+                                         description="file name in the pod -> repository path")
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_exist(cls, sources: dict[str, str]) -> dict[str, str]:
+        for name, path in sources.items():
+            if "/" in name or name.startswith("."):
+                raise InvalidKey(name, "file names must be plain names")
+            if not repo_file(path).is_file():
+                raise InvalidKey(name, f"no file {path} in the repository")
+        return sources
+
+
+class Caller(ConfigModel):
+    """A workload allowed to call the service on its port."""
+
+    namespace: DnsLabel = Field(description="namespace of the caller")
+    pod_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="labels of the calling pods (empty: every pod there)")
+
+
+class Peer(ConfigModel):
+    """A destination the service's pods may reach (besides DNS)."""
+
+    namespace: DnsLabel | None = Field(None, description="in-cluster peer: its namespace")
+    pod_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict,
+                                                    description="in-cluster peer: its pod labels")
+    cidr: str | None = Field(None, description="outside peer: address block, e.g. 0.0.0.0/0")
+    except_cidrs: list[str] = Field(default_factory=list,
+                                    description="blocks carved out of `cidr` (e.g. private ranges)")
+    ports: list[Port] = Field(min_length=1, description="TCP ports allowed to the peer")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Peer":
+        if (self.namespace is None) == (self.cidr is None):
+            raise InvalidKey("namespace", "set exactly one of namespace or cidr")
+        for key, blocks in (("cidr", [self.cidr] if self.cidr else []),
+                            ("except_cidrs", self.except_cidrs)):
+            for block in blocks:
+                try:
+                    ipaddress.ip_network(block)
+                except ValueError:
+                    raise InvalidKey(key, f"'{block}' is not a CIDR block") from None
+        if self.except_cidrs and self.cidr is None:
+            raise InvalidKey("except_cidrs", "only valid with cidr")
+        return self
+
+
+class GoServiceConfig(ConfigModel):
+    kind: Literal["go-service"] = Field(description="selects this model")
+    organization: str = Field("organization", min_length=1,
+                              description="backend organization holding the environment stack")
+    name: DnsLabel | None = Field(None, description="Kubernetes name (default: the component name)")
+    image: Image
+    port: UnprivilegedPort = Field(8080, description="container port (non-root: 1024 or higher)")
+    scaling: Scaling = Field(default_factory=Scaling)
+    min_available: int = Field(1, ge=0, description="PodDisruptionBudget minAvailable")
+    resources: Resources = Field(default_factory=Resources)
+    probes: Probes = Field(default_factory=Probes)
+    shutdown: Shutdown = Field(default_factory=Shutdown)
+    env: dict[EnvVarName, str] = Field(default_factory=dict, description="plain environment")
+    secret_env: dict[EnvVarName, SecretStr] = Field(
+        default_factory=dict, description="secret environment (set with --secret)")
+    files: Files | None = Field(None, description="read-only config files to mount")
+    callers: list[Caller] = Field(default_factory=list,
+                                  description="who may call the service (none: nobody)")
+    peers: list[Peer] = Field(default_factory=list, description="what the pods may reach besides DNS")
+    service_account_token: bool = Field(False, description="mount a service-account token")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "GoServiceConfig":
+        if self.min_available >= self.scaling.min_replicas:
+            raise InvalidKey("min_available",
+                             f"{self.min_available} must be below scaling.min_replicas "
+                             f"{self.scaling.min_replicas}, or no pod can ever be evicted")
+        for name in (set(self.env) | set(self.secret_env)) & RESERVED_ENV:
+            raise InvalidKey(f"env.{name}", "is set by the platform (from port/shutdown)")
+        for name in set(self.env) & set(self.secret_env):
+            raise InvalidKey(f"env.{name}", "also set in secret_env")
+        return self

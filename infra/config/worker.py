@@ -1,0 +1,130 @@
+"""Config of a Cloudflare Worker component stack (`kind: cloudflare-worker`)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from infra.config.common import ConfigModel, Hostname, InvalidKey, RepoPath, matching, repo_file
+
+_BINDING = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+VersionId = matching(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                     "a Worker version id (UUID)")
+_ROUTE = re.compile(r"^(\*\.)?(?P<host>([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})"
+                    r"(?P<path>/[\w./*-]*)$")
+_CRON_FIELD = r"[\d*/,\-A-Za-z?LW#]+"
+_CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
+
+
+def route_host(pattern: str) -> str:
+    """The hostname a route pattern matches (without a leading wildcard)."""
+    match = _ROUTE.match(pattern)
+    if not match:
+        raise ValueError(f"'{pattern}' is not a route pattern such as host.example.com/*")
+    return match["host"]
+
+
+class Rollout(ConfigModel):
+    """Which version(s) serve traffic. Default: the version built from this bundle, 100%."""
+
+    percentage: int = Field(100, ge=1, le=100,
+                            description="share of traffic for the new version (gradual rollout)")
+    stable_version_id: VersionId | None = Field(
+        None, description="live version keeping the rest of the traffic")
+    rollback_to: VersionId | None = Field(
+        None, description="serve 100% from this earlier version (rollback)")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Rollout":
+        if self.percentage < 100 and self.stable_version_id is None:
+            raise InvalidKey("stable_version_id", "required when percentage is below 100")
+        if self.percentage == 100 and self.stable_version_id is not None:
+            raise InvalidKey("stable_version_id", "only meaningful when percentage is below 100")
+        if self.rollback_to is not None and (self.percentage < 100 or self.stable_version_id):
+            raise InvalidKey("rollback_to", "a rollback serves one version: drop percentage "
+                                            "and stable_version_id")
+        return self
+
+
+class Observability(ConfigModel):
+    head_sampling_rate: float = Field(1.0, ge=0.0, le=1.0,
+                                      description="share of requests logged and traced")
+
+
+class WorkerConfig(ConfigModel):
+    kind: Literal["cloudflare-worker"] = Field(description="selects this model")
+    organization: str = Field("organization", min_length=1,
+                              description="backend organization holding the environment stack")
+    bundle: RepoPath = Field(description="the built ESM bundle to upload, relative to the repo root")
+    compatibility_date: dt.date = Field(description="Workers runtime compatibility date")
+    compatibility_flags: list[str] = Field(default_factory=list,
+                                           description="Workers runtime compatibility flags")
+    vars: dict[str, str] = Field(default_factory=dict, description="plain-text bindings")
+    secrets: dict[str, SecretStr] = Field(default_factory=dict,
+                                          description="secret-text bindings (set with --secret)")
+    ai_binding: str | None = Field(None, description="binding name of Workers AI, e.g. AI")
+    kv_namespaces: list[str] = Field(default_factory=list,
+                                     description="KV namespaces this stack owns, by binding name")
+    services: dict[str, str] = Field(default_factory=dict,
+                                     description="service bindings: binding name -> Worker name")
+    routes: list[str] = Field(default_factory=list,
+                              description="zone routes, e.g. ai.example.com/*")
+    custom_domains: list[Hostname] = Field(default_factory=list,
+                                           description="hostnames served by the Worker alone")
+    crons: list[str] = Field(default_factory=list, description="cron triggers (5 fields, UTC)")
+    workers_dev: bool = Field(False, description="also serve on the account's workers.dev subdomain")
+    rollout: Rollout = Field(default_factory=Rollout)
+    observability: Observability = Field(default_factory=Observability)
+
+    @field_validator("bundle")
+    @classmethod
+    def _bundle_exists(cls, bundle: str) -> str:
+        if not repo_file(bundle).is_file():
+            raise ValueError(f"no file {bundle}: build the Worker first (make worker)")
+        return bundle
+
+    @field_validator("compatibility_date")
+    @classmethod
+    def _not_in_future(cls, date: dt.date) -> dt.date:
+        if date > dt.date.today():
+            raise ValueError(f"{date} is in the future")
+        return date
+
+    @field_validator("routes")
+    @classmethod
+    def _routes_are_patterns(cls, routes: list[str]) -> list[str]:
+        for route in routes:
+            route_host(route)
+        return routes
+
+    @field_validator("crons")
+    @classmethod
+    def _crons_are_cron(cls, crons: list[str]) -> list[str]:
+        for cron in crons:
+            if not _CRON.match(cron):
+                raise ValueError(f"'{cron}' is not a 5-field cron expression")
+        return crons
+
+    @model_validator(mode="after")
+    def _bindings_unique(self) -> "WorkerConfig":
+        seen: dict[str, str] = {}
+        groups = {"vars": list(self.vars), "secrets": list(self.secrets),
+                  "kv_namespaces": self.kv_namespaces, "services": list(self.services),
+                  "ai_binding": [self.ai_binding] if self.ai_binding else []}
+        for group, names in groups.items():
+            for name in names:
+                if not _BINDING.match(name):
+                    raise InvalidKey(group, f"'{name}' is not a valid binding name")
+                if name in seen:
+                    raise InvalidKey(group, f"binding '{name}' is also declared in {seen[name]}")
+                seen[name] = group
+        if not self.routes and not self.custom_domains and not self.workers_dev:
+            raise InvalidKey("routes", "the Worker would be unreachable: declare routes, "
+                                       "custom_domains or workers_dev")
+        return self
+
+    @property
+    def main_module(self) -> str:
+        return repo_file(self.bundle).name

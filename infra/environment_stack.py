@@ -1,0 +1,44 @@
+"""`<env>` stacks: the Environment component and the settings component stacks read."""
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.environment import Environment, EnvironmentArgs
+from infra.config.environment import EnvironmentConfig
+from infra.environment_ref import EnvironmentSettings
+from infra.providers import kubernetes_provider
+from infra.stacks import PROJECT_ROOT, StackName
+
+
+def pod_security_version() -> str:
+    """The Pod Security policy version follows the Kubernetes minor the platform targets."""
+    return "v" + (PROJECT_ROOT / "tools" / "kubernetes-version").read_text().strip()
+
+
+def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
+    provider = kubernetes_provider(stack, config.kubernetes.context)
+    quota, defaults = config.quota, config.container_defaults
+    environment = Environment(stack.env, EnvironmentArgs(
+        namespace=config.namespace,
+        pod_security_version=pod_security_version(),
+        quota={"requests.cpu": quota.requests_cpu, "requests.memory": quota.requests_memory,
+               "limits.cpu": quota.limits_cpu, "limits.memory": quota.limits_memory,
+               "pods": str(quota.pods)},
+        container_defaults={
+            "default": {"cpu": defaults.limit_cpu, "memory": defaults.limit_memory},
+            "defaultRequest": {"cpu": defaults.request_cpu, "memory": defaults.request_memory}},
+        dns_namespace=config.dns.namespace,
+        dns_pod_labels=config.dns.pod_labels,
+        labels={"platform.example.com/environment": stack.env}),
+        opts=pulumi.ResourceOptions(providers=[provider]))
+    settings = EnvironmentSettings(
+        environment=stack.env, namespace=config.namespace,
+        kubernetes_context=config.kubernetes.context,
+        cloudflare_account_id=config.cloudflare.account_id,
+        cloudflare_zone_id=config.cloudflare.zone_id,
+        cloudflare_zone_name=config.cloudflare.zone_name,
+        base_domain=config.base_domain)
+    # The namespace output follows the created object, so a component stack waits for it.
+    return {**settings.exports(), "namespace": environment.namespace}

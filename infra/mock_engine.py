@@ -1,0 +1,162 @@
+"""Run the real program for one stack under Pulumi's mock engine and collect what it registers.
+
+This stands in for the cloud only: the program, its config and its components run for real.
+It runs as a preview would, so values only the cloud can know (ids, digests) stay unknown.
+"""
+from __future__ import annotations
+
+import runpy
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import pulumi
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.stack_files import StackConfigFile
+
+PROJECT = "platform"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+UNKNOWN_PLACEHOLDER = "[unknown]"
+SECRET_SIG = rpc._special_sig_key  # noqa: SLF001 - the marker of a wrapped secret value
+SECRET_MARK = rpc._special_secret_sig  # noqa: SLF001
+
+
+@dataclass
+class RegisteredResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    provider: str
+    custom: bool
+    inputs: dict[str, Any]
+
+
+@dataclass
+class StackRun:
+    stack: str
+    resources: list[RegisteredResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[RegisteredResource]:
+        return [r for r in self.resources if r.type == type_]
+
+
+StackOutputsResolver = Callable[[str], dict[str, Any]]
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, run: StackRun, resolve_stack: StackOutputsResolver):
+        self.run = run
+        self.resolve_stack = resolve_stack
+        self.local = threading.local()
+        self.lock = threading.Lock()
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        parent = getattr(self.local, "parent", "")
+        urn = getattr(self.local, "urn", "")
+        with self.lock:
+            self.run.resources.append(RegisteredResource(
+                urn=urn, type=args.typ, name=args.name, parent=parent,
+                provider=args.provider or "", custom=bool(args.custom) or args.typ == STACK_REFERENCE,
+                inputs=args.inputs))
+        if args.typ == STACK_REFERENCE:
+            outputs = self.resolve_stack(args.inputs.get("name") or args.name)
+            return f"{args.name}", {"name": args.inputs.get("name"), "outputs": outputs,
+                                    "secretOutputNames": []}
+        if args.typ.startswith("kubernetes:"):
+            meta = args.inputs.get("metadata") or {}
+            namespace = meta.get("namespace")
+            object_id = f"{namespace}/{meta.get('name')}" if namespace else meta.get("name")
+            return object_id, dict(args.inputs)
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-id", dict(args.inputs)
+        # Cloud-assigned ids and computed fields are unknown until `pulumi up`.
+        return "", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}, None
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """Remembers each registration's parent and URN for the mocks (the args lack them)."""
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        self.mocks.local.parent = request.parent
+        self.mocks.local.urn = self.make_urn(request.parent, request.type, request.name)
+        return super().RegisterResource(request)
+
+    def ReadResource(self, request):  # noqa: N802 - gRPC method name
+        self.mocks.local.parent = request.parent
+        self.mocks.local.urn = self.make_urn(request.parent, request.type, request.name)
+        return super().ReadResource(request)
+
+
+def _resolve_output(value: Any) -> tuple[Any, bool]:
+    output = pulumi.Output.from_input(value)
+    known = _sync_await(output.is_known())
+    secret = _sync_await(output.is_secret())
+    resolved = _sync_await(output.future()) if known else UNKNOWN_PLACEHOLDER
+    return resolved, secret
+
+
+def run_stack(stack: str, config: StackConfigFile,
+              resolve_stack: Optional[StackOutputsResolver] = None,
+              organization: str = "organization") -> StackRun:
+    """Run the program (module `infra`, as the CLI does) for `stack` and return what it did.
+
+    Raises whatever the program raises (a PlatformError for bad config), after the mock
+    engine has settled.
+    """
+    run = StackRun(stack=stack)
+
+    def no_references(name: str) -> dict[str, Any]:
+        raise LookupError(f"stack reference '{name}' cannot be resolved here")
+
+    the_mocks = _Mocks(run, resolve_stack or no_references)
+    settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(dict(config.config), list(config.secret_keys))
+    pulumi.runtime.set_mocks(the_mocks, project=PROJECT, stack=stack, preview=True,
+                             monitor=_RecordingMonitor(the_mocks), organization=organization)
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(lambda: runpy.run_module("infra", run_name="__main__")))
+    root = settings.get_root_resource()
+    for name, value in sorted(root.outputs.items()):
+        resolved, secret = _resolve_output(value)
+        run.outputs[name] = resolved
+        if secret:
+            run.secret_outputs.add(name)
+    return run
+
+
+def is_secret_value(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_MARK
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Inputs with secret wrappers replaced by their plain values (for assertions)."""
+    if is_secret_value(value):
+        return unwrap_secrets(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+def redact(value: Any) -> Any:
+    """Inputs as safe to write down: secrets as `[secret]`, unknowns as `[unknown]`."""
+    if is_secret_value(value):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, pulumi.output.Unknown) or value == rpc.UNKNOWN:
+        return UNKNOWN_PLACEHOLDER
+    return value
