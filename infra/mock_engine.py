@@ -15,7 +15,7 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.stack_files import StackConfigFile
+from infra.stack_files import SECRET_PLACEHOLDER, StackConfigFile
 
 PROJECT = "platform"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
@@ -106,13 +106,13 @@ def _resolve_output(value: Any) -> tuple[Any, bool]:
 
 def run_stack(stack: str, config: StackConfigFile,
               resolve_stack: Optional[StackOutputsResolver] = None,
-              organization: str = "organization") -> StackRun:
+              organization: str = "organization", run: Optional[StackRun] = None) -> StackRun:
     """Run the program (module `infra`, as the CLI does) for `stack` and return what it did.
 
     Raises whatever the program raises (a PlatformError for bad config), after the mock
-    engine has settled.
+    engine has settled; pass `run` to inspect what was registered before the failure.
     """
-    run = StackRun(stack=stack)
+    run = run if run is not None else StackRun(stack=stack)
 
     def no_references(name: str) -> dict[str, Any]:
         raise LookupError(f"stack reference '{name}' cannot be resolved here")
@@ -149,10 +149,21 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
+def _mask(value: Any) -> Any:
+    """Every leaf of a secret becomes `[secret]`; its shape (keys, lengths) stays reviewable."""
+    if is_secret_value(value):
+        return _mask(value["value"])
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return SECRET_PLACEHOLDER
+
+
 def redact(value: Any) -> Any:
     """Inputs as safe to write down: secrets as `[secret]`, unknowns as `[unknown]`."""
     if is_secret_value(value):
-        return "[secret]"
+        return _mask(value["value"])
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):

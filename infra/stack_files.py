@@ -61,6 +61,7 @@ def read_stack_config(stack: str, root: Path = PROJECT_ROOT,
     """The config the engine would pass for `stack`, optionally with some keys replaced."""
     document = yaml.safe_load(stack_file(stack, root).read_text()) or {}
     values = {**(document.get("config") or {}), **(overrides or {})}
+    values = {k: v for k, v in values.items() if v is not None}  # an override of None removes
     config = project_config(root)
     secret_keys = []
     for key, value in values.items():

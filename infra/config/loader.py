@@ -122,6 +122,8 @@ def _describe(error: dict) -> tuple[str, str]:
         reason = "required key is missing"
     path = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad mapping key: the key is named already
+            continue
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return f"{NAMESPACE}:{path}" if path else f"{NAMESPACE}:", reason
 

@@ -1,0 +1,72 @@
+"""Shared fixtures: run any stack's real program under Pulumi's mocks, and find stacks by kind."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pytest
+
+from infra.errors import PlatformError
+from infra.mock_engine import RegisteredResource, StackRun, run_stack
+from infra.render import Renderer
+from infra.stack_files import read_stack_config
+from infra.stacks import discover_stacks
+
+ALL_STACKS = discover_stacks()
+
+
+def kind_of(stack: str) -> str:
+    if "." not in stack:
+        return "environment"
+    return read_stack_config(stack).config.get("platform:kind", "")
+
+
+def stacks_of_kind(kind: str) -> list[str]:
+    return [s for s in ALL_STACKS if kind_of(s) == kind]
+
+
+@pytest.fixture(scope="session")
+def repo_renderer() -> Renderer:
+    """One renderer for the repository as it is: each stack runs once per test session."""
+    return Renderer()
+
+
+@pytest.fixture
+def run_stack_with():
+    """Run `stack` with some `platform:` keys replaced (None removes a key)."""
+
+    def run(stack: str, **overrides: Any) -> StackRun:
+        return Renderer(overrides={stack: _keys(overrides)}).run(stack)
+
+    return run
+
+
+@pytest.fixture
+def failing_run():
+    """Run `stack` with overrides expecting a PlatformError; return (error, registered)."""
+
+    def run(stack: str, **overrides: Any) -> tuple[PlatformError, list[RegisteredResource]]:
+        renderer = Renderer(overrides={stack: _keys(overrides)})
+        if "." in stack:  # let the environment stack render first, unmodified
+            renderer.run(stack.split(".")[1])
+        attempt = StackRun(stack=stack)
+        config = read_stack_config(stack, overrides=_keys(overrides))
+        with pytest.raises(PlatformError) as caught:
+            run_stack(stack, config, resolve_stack=renderer._outputs_of, run=attempt)
+        return caught.value, attempt.resources
+
+    return run
+
+
+def _keys(overrides: dict[str, Any]) -> dict[str, Any]:
+    return {f"platform:{k}": v for k, v in overrides.items()}
+
+
+def single(run: StackRun, type_: str) -> RegisteredResource:
+    found = run.of_type(type_)
+    assert len(found) == 1, f"expected one {type_}, found {len(found)}"
+    return found[0]
+
+
+def custom_resources(run: StackRun, kind_prefix: Optional[str] = None) -> list[RegisteredResource]:
+    return [r for r in run.resources if r.custom and not r.type.startswith("pulumi:")
+            and (kind_prefix is None or r.type.startswith(kind_prefix))]

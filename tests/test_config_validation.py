@@ -1,0 +1,183 @@
+"""Bad config: one message naming the stack, each bad key and why; nothing is registered."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from infra.errors import ConfigError
+
+GATEWAY = "api-gateway.staging"
+WORKER = "ai-worker.staging"
+ENV = "staging"
+DIGEST = "registry.example.com/platform/api-gateway@sha256:" + "ab" * 32
+SECRET = {"secure": "v1:bm9uY2U=:Y2lwaGVy"}
+TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+UUID = "8f4c2a1e-3b5d-4e6f-9a7b-1c2d3e4f5a6b"
+
+
+def assert_rejected(failing_run, stack, overrides, key, reason, registered_ok=()):
+    error, registered = failing_run(stack, **overrides)
+    assert isinstance(error, ConfigError), str(error)
+    assert str(error).startswith(f"stack '{stack}': invalid config")
+    assert any(k == f"platform:{key}" and reason in r for k, r in error.problems), str(error)
+    assert [r.type for r in registered] == list(registered_ok), "resources were registered"
+
+
+ENVIRONMENT_RULES = {
+    "namespace_must_be_a_dns_label": ({"namespace": "Platform_Staging"}, "namespace",
+                                      "is not a DNS label"),
+    "context_is_required": ({"kubernetes": {}}, "kubernetes.context", "required key is missing"),
+    "account_id_is_32_hex_digits": (
+        {"cloudflare": {"account_id": "xyz", "zone_id": "a" * 32, "zone_name": "example.com"}},
+        "cloudflare.account_id", "is not a Cloudflare id"),
+    "zone_name_is_a_hostname": (
+        {"cloudflare": {"account_id": "a" * 32, "zone_id": "a" * 32, "zone_name": "Example"}},
+        "cloudflare.zone_name", "is not a lower-case hostname"),
+    "base_domain_must_be_inside_the_zone": ({"base_domain": "staging.example.org"},
+                                            "base_domain", "is outside the zone 'example.com'"),
+    "quota_requests_must_not_exceed_limits": (
+        {"quota": {"requests_cpu": "16", "limits_cpu": "8"}}, "quota.requests_cpu",
+        "exceeds limits_cpu"),
+    "quota_values_must_be_quantities": ({"quota": {"requests_memory": "lots"}},
+                                        "quota.requests_memory", "is not a Kubernetes quantity"),
+    "unknown_keys_are_typos": ({"namesapce": "x"}, "namesapce", "unknown key"),
+    "components_keys_do_not_belong_here": ({"kind": "go-service"}, "kind", "unknown key"),
+}
+
+
+@pytest.mark.parametrize("overrides, key, reason", ENVIRONMENT_RULES.values(),
+                         ids=ENVIRONMENT_RULES.keys())
+def test_environment_config_rule(failing_run, overrides, key, reason):
+    assert_rejected(failing_run, ENV, overrides, key, reason)
+
+
+GATEWAY_RULES = {
+    "kind_is_required": ({"kind": None}, "kind", "missing (one of: go-service, cloudflare-worker)"),
+    "kind_must_be_known": ({"kind": "lambda"}, "kind", "unknown kind 'lambda'"),
+    "image_must_be_pinned_by_digest": ({"image": {"ref": "registry.example.com/gw:latest"}},
+                                       "image.ref", "is not an image pinned by digest"),
+    "image_is_ref_or_build_not_both": (
+        {"image": {"ref": DIGEST, "build": {"context": "apps/api-gateway",
+                                            "repository": "registry.example.com/gw"}}},
+        "image.ref", "set exactly one of image.ref or image.build"),
+    "image_needs_ref_or_build": ({"image": {}}, "image.ref",
+                                 "set exactly one of image.ref or image.build"),
+    "image_build_needs_a_dockerfile": (
+        {"image": {"build": {"context": "apps/api-gateway", "dockerfile": "Nope",
+                             "repository": "registry.example.com/gw"}}},
+        "image.build.dockerfile", "no file apps/api-gateway/Nope"),
+    "build_context_stays_in_the_repository": (
+        {"image": {"build": {"context": "../elsewhere", "repository": "registry.example.com/gw"}}},
+        "image.build.context", "must be a path inside the repository"),
+    "port_must_be_unprivileged": ({"port": 80}, "port", "greater than or equal to 1024"),
+    "port_must_be_a_port": ({"port": 70000}, "port", "less than or equal to 65535"),
+    "max_replicas_not_below_min": ({"scaling": {"min_replicas": 3, "max_replicas": 2}},
+                                   "scaling.max_replicas", "is below min_replicas 3"),
+    "replicas_not_below_the_pdb_minimum": (
+        {"scaling": {"min_replicas": 2, "max_replicas": 4}, "min_available": 2},
+        "min_available", "must be below scaling.min_replicas 2"),
+    "requests_within_limits": (
+        {"resources": {"requests": {"cpu": "2", "memory": "64Mi"},
+                       "limits": {"cpu": "1", "memory": "128Mi"}}},
+        "resources.requests.cpu", "2 exceeds limits.cpu 1"),
+    "probe_paths_are_paths": ({"probes": {"readiness_path": "readyz"}}, "probes.readiness_path",
+                              "is not an absolute URL path"),
+    "drain_is_bounded": ({"shutdown": {"drain_seconds": 600}}, "shutdown.drain_seconds",
+                         "less than or equal to 120"),
+    "platform_env_is_reserved": ({"env": {"PORT": "9090"}}, "env.PORT",
+                                 "is set by the platform"),
+    "env_names_are_env_names": ({"env": {"log-level": "x"}}, "env.log-level",
+                                "is not an environment variable name"),
+    "env_and_secret_env_do_not_overlap": (
+        {"env": {"WORKER_API_TOKEN": "x"}}, "env.WORKER_API_TOKEN", "also set in secret_env"),
+    "mounted_files_must_exist": (
+        {"files": {"mount_path": "/etc/x", "sources": {"catalog.json": "apps/nope.json"}}},
+        "files.sources.catalog.json", "no file apps/nope.json in the repository"),
+    "callers_are_namespaces": ({"callers": [{"namespace": "Ingress"}]}, "callers[0].namespace",
+                               "is not a DNS label"),
+    "peers_are_namespace_or_cidr": (
+        {"peers": [{"namespace": "db", "cidr": "10.0.0.0/8", "ports": [5432]}]},
+        "peers[0].namespace", "set exactly one of namespace or cidr"),
+    "peer_cidrs_are_cidrs": ({"peers": [{"cidr": "10.0.0.0/33", "ports": [443]}]},
+                             "peers[0].cidr", "is not a CIDR block"),
+    "peers_name_their_ports": ({"peers": [{"cidr": "0.0.0.0/0", "ports": []}]},
+                               "peers[0].ports", "at least 1 item"),
+    "secrets_must_be_pulumi_secrets": ({"secret_env": {"WORKER_API_TOKEN": "plain-text"}},
+                                       "secret_env", "holds secrets in plain text"),
+    "plain_keys_must_not_hold_secrets": ({"env": {"LOG_LEVEL": SECRET}}, "env",
+                                         "is a secret but not a secret setting"),
+    "unknown_keys_are_typos": ({"replicas": 3}, "replicas", "unknown key"),
+}
+
+
+@pytest.mark.parametrize("overrides, key, reason", GATEWAY_RULES.values(),
+                         ids=GATEWAY_RULES.keys())
+def test_go_service_config_rule(failing_run, overrides, key, reason):
+    assert_rejected(failing_run, GATEWAY, overrides, key, reason)
+
+
+WORKER_RULES = {
+    "bundle_must_be_built": ({"bundle": "workers/ai-worker/dist/missing.js"}, "bundle",
+                             "no file workers/ai-worker/dist/missing.js: build the Worker first"),
+    "compatibility_date_not_in_the_future": ({"compatibility_date": TOMORROW},
+                                             "compatibility_date", "is in the future"),
+    "compatibility_date_is_a_date": ({"compatibility_date": "someday"}, "compatibility_date",
+                                     "valid date"),
+    "routes_are_route_patterns": ({"routes": ["https://ai.staging.example.com/*"]}, "routes",
+                                  "is not a route pattern"),
+    "crons_have_five_fields": ({"crons": ["every minute"]}, "crons",
+                               "is not a 5-field cron expression"),
+    "binding_names_are_unique": ({"kv_namespaces": ["AI"]}, "ai_binding",
+                                 "binding 'AI' is also declared in kv_namespaces"),
+    "binding_names_are_identifiers": ({"vars": {"GATEWAY-URL": "x"}}, "vars",
+                                      "is not a valid binding name"),
+    "a_worker_must_be_reachable": ({"routes": []}, "routes", "the Worker would be unreachable"),
+    "gradual_rollout_names_the_stable_version": ({"rollout": {"percentage": 10}},
+                                                 "rollout.stable_version_id",
+                                                 "required when percentage is below 100"),
+    "rollback_serves_one_version": (
+        {"rollout": {"percentage": 50, "stable_version_id": UUID, "rollback_to": UUID}},
+        "rollout.rollback_to", "a rollback serves one version"),
+    "version_ids_are_uuids": ({"rollout": {"rollback_to": "v41"}}, "rollout.rollback_to",
+                              "is not a Worker version id"),
+    "secrets_must_be_pulumi_secrets": ({"secrets": {"API_TOKEN": "plain-text"}}, "secrets",
+                                       "holds secrets in plain text"),
+    "sampling_is_a_ratio": ({"observability": {"head_sampling_rate": 2}},
+                            "observability.head_sampling_rate", "less than or equal to 1"),
+}
+
+
+@pytest.mark.parametrize("overrides, key, reason", WORKER_RULES.values(),
+                         ids=WORKER_RULES.keys())
+def test_worker_config_rule(failing_run, overrides, key, reason):
+    assert_rejected(failing_run, WORKER, overrides, key, reason)
+
+
+@pytest.mark.parametrize("key, value, reason", [
+    ("routes", ["ai.example.org/*"], "'ai.example.org' is outside the staging zone 'example.com'"),
+    ("custom_domains", ["ai.example.net"], "'ai.example.net' is outside the staging zone"),
+])
+def test_worker_routes_must_be_inside_the_environment_zone(failing_run, key, value, reason):
+    # The zone is the environment stack's: only its reference is read before the check.
+    assert_rejected(failing_run, WORKER, {key: value}, f"{key}[0]", reason,
+                    registered_ok=["pulumi:pulumi:StackReference"])
+
+
+def test_every_bad_key_is_reported_at_once(failing_run):
+    error, registered = failing_run(GATEWAY, port=80, image={"ref": "nope"},
+                                    callers=[{"namespace": "Bad"}], typo=True)
+    keys = [key for key, _ in error.problems]
+    assert keys == sorted(["platform:port", "platform:image.ref",
+                           "platform:callers[0].namespace", "platform:typo"])
+    assert str(error).count("\n  - ") == 4
+    assert registered == []
+
+
+def test_the_message_is_one_readable_block_without_python_internals(failing_run):
+    error, _ = failing_run(GATEWAY, port="eighty")
+    message = str(error)
+    assert message == ("stack 'api-gateway.staging': invalid config (1 problem):\n"
+                       "  - platform:port: Input should be a valid integer, unable to parse "
+                       "string as an integer")
+    assert "Traceback" not in message and "pydantic" not in message
