@@ -25,11 +25,12 @@ case "${1:-}" in
 esac
 
 say() { printf 'dev: %s\n' "$*" >&2; }
-go_bin="$(command -v go || echo /usr/local/go/bin/go)"
+go_bin="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 node_bin="$(command -v node)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/platform-dev.XXXXXX")"
 pids=()
 
+# shellcheck disable=SC2317  # invoked through the EXIT trap
 stop() {
   local status=$?
   trap - EXIT INT TERM
