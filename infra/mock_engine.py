@@ -149,21 +149,15 @@ def unwrap_secrets(value: Any) -> Any:
     return value
 
 
-def _mask(value: Any) -> Any:
-    """Every leaf of a secret becomes `[secret]`; its shape (keys, lengths) stays reviewable."""
-    if is_secret_value(value):
-        return _mask(value["value"])
-    if isinstance(value, dict):
-        return {k: _mask(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return SECRET_PLACEHOLDER
-
-
 def redact(value: Any) -> Any:
-    """Inputs as safe to write down: secrets as `[secret]`, unknowns as `[unknown]`."""
+    """Inputs as safe to write down: unknowns as `[unknown]`, secret wrappers removed.
+
+    Offline, every secret is the `[secret]` placeholder the stack files yield (encrypted values
+    cannot be decrypted without the key), so removing the wrappers reveals only placeholders:
+    a secret list such as a Worker's bindings stays reviewable, its secret leaves `[secret]`.
+    """
     if is_secret_value(value):
-        return _mask(value["value"])
+        return redact(value["value"])
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -1,0 +1,95 @@
+"""Every stack file in the repository: its resource graph under Pulumi's mocks.
+
+Stacks are discovered by glob, so a new `Pulumi.<stack>.yaml` is covered without editing tests
+(run `pytest --snapshot-update` once to record its graph snapshot for review).
+"""
+from __future__ import annotations
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from infra.mock_engine import is_secret_value
+from infra.render import graph
+from infra.stack_files import read_stack_config
+
+from tests.conftest import ALL_STACKS, custom_resources, kind_of
+
+EXPECTED_TYPES = {
+    "environment": {
+        "platform:environment:Environment": 1, "kubernetes:core/v1:Namespace": 1,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 2, "kubernetes:core/v1:ResourceQuota": 1,
+        "kubernetes:core/v1:LimitRange": 1, "pulumi:providers:kubernetes": 1},
+    "go-service": {
+        "platform:go_service:GoService": 1, "pulumi:pulumi:StackReference": 1,
+        "pulumi:providers:kubernetes": 1, "kubernetes:core/v1:ServiceAccount": 1,
+        "kubernetes:apps/v1:Deployment": 1, "kubernetes:core/v1:Service": 1,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
+        "kubernetes:policy/v1:PodDisruptionBudget": 1,
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1},
+    "cloudflare-worker": {
+        "platform:cloudflare_worker:CloudflareWorker": 1, "pulumi:pulumi:StackReference": 1,
+        "pulumi:providers:cloudflare": 1, "cloudflare:index/worker:Worker": 1,
+        "cloudflare:index/workerVersion:WorkerVersion": 1,
+        "cloudflare:index/workersDeployment:WorkersDeployment": 1},
+}
+# Present or not depending on the stack's config.
+OPTIONAL_TYPES = {"kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:Secret",
+                  "cloudflare:index/workersRoute:WorkersRoute",
+                  "cloudflare:index/workersCustomDomain:WorkersCustomDomain",
+                  "cloudflare:index/workersCronTrigger:WorkersCronTrigger",
+                  "cloudflare:index/workersKvNamespace:WorkersKvNamespace",
+                  "pulumi:providers:docker", "docker:index/image:Image"}
+
+
+@pytest.fixture
+def snapshot_json(snapshot):
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_stack_graph_has_the_resources_of_its_kind(repo_renderer, stack):
+    run = repo_renderer.run(stack)
+    counts: dict[str, int] = {}
+    for resource in run.resources:
+        counts[resource.type] = counts.get(resource.type, 0) + 1
+    expected = EXPECTED_TYPES[kind_of(stack)]
+    assert {t: n for t, n in counts.items() if t not in OPTIONAL_TYPES} == expected
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_every_resource_uses_the_stacks_explicit_provider(repo_renderer, stack):
+    run = repo_renderer.run(stack)
+    providers = [r for r in run.resources if r.type.startswith("pulumi:providers:")]
+    provider_urns = {p.urn for p in providers}
+    for resource in custom_resources(run):
+        provider_urn = resource.provider.rsplit("::", 1)[0]  # a provider ref is "<urn>::<id>"
+        assert provider_urn in provider_urns, f"{resource.type} {resource.name} has no explicit provider"
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_default_providers_are_disabled_for_every_stack(stack):
+    config = read_stack_config(stack).config
+    assert config["pulumi:disable-default-providers"] == '["*"]'
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_every_child_belongs_to_the_stacks_component(repo_renderer, stack):
+    run = repo_renderer.run(stack)
+    components = [r for r in run.resources if r.type.startswith("platform:")]
+    assert len(components) == 1
+    for resource in custom_resources(run):
+        assert resource.parent == components[0].urn, f"{resource.name} is not parented"
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_no_secret_reaches_a_plain_stack_output(repo_renderer, stack):
+    run = repo_renderer.run(stack)
+    assert run.secret_outputs == set()
+    assert "[secret]" not in repr(run.outputs)  # the mock engine's stand-in for secret values
+    for value in run.outputs.values():
+        assert not is_secret_value(value)
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_stack_graph_matches_its_reviewed_snapshot(repo_renderer, snapshot_json, stack):
+    assert graph(repo_renderer.run(stack)) == snapshot_json
