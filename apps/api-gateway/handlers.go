@@ -145,17 +145,18 @@ func relayedWorkerError(resp workerResponse) (int, string, string) {
 	var body errorBody
 	_ = json.Unmarshal(resp.Body, &body)
 	message := body.Error.Message
-	switch resp.Status {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge:
-		code := map[int]string{
-			http.StatusBadRequest:            codeBadRequest,
-			http.StatusNotFound:              codeNotFound,
-			http.StatusRequestEntityTooLarge: codePayloadTooLarge,
-		}[resp.Status]
+	passThrough := map[int]string{
+		http.StatusBadRequest:            codeBadRequest,
+		http.StatusNotFound:              codeNotFound,
+		http.StatusRequestEntityTooLarge: codePayloadTooLarge,
+	}
+	if code, ok := passThrough[resp.Status]; ok {
 		if message == "" {
 			message = fmt.Sprintf("the AI Worker answered %d", resp.Status)
 		}
 		return resp.Status, code, message
+	}
+	switch resp.Status {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return http.StatusBadGateway, codeUpstreamError, "the AI Worker rejected the gateway's credentials"
 	case http.StatusTooManyRequests:
