@@ -1,0 +1,242 @@
+"""Build the engine toolchain into tools/engine/bin/, reusing what is built.
+
+    python tools/engine/build.py [--force] [component ...]
+
+Each component is one Go module of ours under tools/engine/ (go.mod, go.sum and
+a few lines of glue) that requires the upstream module and builds its
+commands. A component is rebuilt only when its inputs (go.mod, go.sum, our
+sources, the Go version) changed since the binaries in bin/ were made; a warm
+run takes a second. Builds run under `nice` with a Go build cache of their own
+(build/engine/gocache) so that they neither starve nor are disturbed by other
+Go work on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import versions  # noqa: E402
+
+ENGINE = versions.ENGINE_DIR
+BIN = versions.BIN_DIR
+STAMPS = BIN / ".stamps"
+GOCACHE = Path(os.environ.get("ENGINE_GOCACHE", versions.REPO_ROOT / "build" / "engine" / "gocache"))
+
+
+@dataclass
+class Component:
+    name: str  # also the folder of its Go module under tools/engine/
+    packages: list[str]  # what `go build` builds, in that module
+    binaries: list[str]  # what lands in bin/
+    ldflags: Callable[[versions.Versions], list[str]] = lambda v: []
+    output: str | None = None  # a file name when one package is built under another name
+    prepare: Callable[["Component", versions.Versions], None] | None = None
+    extra_files: Callable[["Component", versions.Versions], list[str]] = lambda c, v: []
+    sources: list[str] = field(default_factory=lambda: ["go.mod", "go.sum"])
+
+
+def go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["GOCACHE"] = str(GOCACHE)
+    env["GOFLAGS"] = "-mod=mod -buildvcs=false"
+    env.setdefault("GOTOOLCHAIN", "local")
+    return env
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    return subprocess.run(cmd, cwd=cwd, env=go_env(), check=True, capture_output=True, text=True).stdout
+
+
+# -- the components --------------------------------------------------------------------------
+
+
+def copy_python_scripts(component: Component, v: versions.Versions) -> None:
+    """The scripts the CLI distribution ships beside the Python language host, from sdk/v3."""
+    sdk = versions.go_mod_dir("github.com/pulumi/pulumi/sdk/v3", "v" + v.pulumi_cli, ENGINE / component.name)
+    for source, name in [
+        (sdk / "python" / "cmd" / "pulumi-language-python-exec", "pulumi-language-python-exec"),
+        (sdk / "python" / "dist" / "pulumi-resource-pulumi-python", "pulumi-resource-pulumi-python"),
+    ]:
+        target = BIN / name
+        shutil.copyfile(source, target)
+        target.chmod(0o755)
+
+
+def provider_schema(component: Component, v: versions.Versions) -> None:
+    """Upstream's main embeds schema-embed.json, which its release build generates from the
+    schema.json the module ships by writing the provider version into it; do the same."""
+    module = versions.go_mod_dir(
+        "github.com/pulumi/pulumi-kubernetes/provider/v4", "v" + v.kubernetes_provider, ENGINE / component.name
+    )
+    shipped = module / "cmd" / "pulumi-resource-kubernetes"
+    schema = json.loads((shipped / "schema.json").read_text())
+    schema["version"] = v.kubernetes_provider
+    here = ENGINE / component.name
+    (here / "schema-embed.json").write_text(json.dumps(schema, separators=(",", ":")))
+    mapping = json.loads((shipped / "terraform-mapping.json").read_text())
+    (here / "terraform-mapping-embed.json").write_text(json.dumps(mapping, separators=(",", ":")))
+
+
+def kubernetes_ldflags(v: versions.Versions) -> list[str]:
+    major, minor = v.kubernetes.split(".")[:2]
+    return [
+        f"-X k8s.io/component-base/version.gitVersion=v{v.kubernetes}",
+        f"-X k8s.io/component-base/version.gitMajor={major}",
+        f"-X k8s.io/component-base/version.gitMinor={minor}",
+        "-X k8s.io/component-base/version.gitTreeState=clean",
+        f"-X k8s.io/client-go/pkg/version.gitVersion=v{v.kubernetes}",
+    ]
+
+
+COMPONENTS = [
+    Component(
+        name="pulumi",
+        packages=["github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", "./cmd/pulumi-language-python"],
+        binaries=["pulumi", "pulumi-language-python"],
+        ldflags=lambda v: [f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{v.pulumi_cli}"],
+        prepare=copy_python_scripts,
+        sources=["go.mod", "go.sum", "cmd/pulumi-language-python/main.go"],
+    ),
+    Component(
+        name="kubernetes-provider",
+        packages=["."],
+        binaries=["pulumi-resource-kubernetes"],
+        output="pulumi-resource-kubernetes",
+        ldflags=lambda v: [
+            f"-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={v.kubernetes_provider}"
+        ],
+        prepare=provider_schema,
+        sources=["go.mod", "go.sum", "main.go"],
+    ),
+    Component(
+        name="controlplane",
+        packages=[
+            "./cmd/etcd",
+            "k8s.io/kubernetes/cmd/kube-apiserver",
+            "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "k8s.io/kubernetes/cmd/kube-scheduler",
+        ],
+        binaries=["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"],
+        ldflags=kubernetes_ldflags,
+        sources=["go.mod", "go.sum", "cmd/etcd/main.go"],
+    ),
+    Component(
+        name="kwok",
+        packages=["sigs.k8s.io/kwok/cmd/kwok"],
+        binaries=["kwok"],
+        sources=["go.mod", "go.sum"],
+    ),
+]
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def fingerprint(component: Component, v: versions.Versions) -> str:
+    digest = hashlib.sha256()
+    digest.update(subprocess.run(["go", "version"], capture_output=True, text=True, check=True).stdout.encode())
+    digest.update(json.dumps(component.ldflags(v)).encode())
+    for source in component.sources:
+        digest.update(source.encode())
+        digest.update((ENGINE / component.name / source).read_bytes())
+    return digest.hexdigest()
+
+
+def is_current(component: Component, stamp: str) -> bool:
+    stamp_file = STAMPS / f"{component.name}.json"
+    if not stamp_file.exists() or not all((BIN / b).exists() for b in component.binaries):
+        return False
+    return json.loads(stamp_file.read_text()).get("fingerprint") == stamp
+
+
+def build(component: Component, v: versions.Versions, force: bool) -> dict:
+    stamp = fingerprint(component, v)
+    if not force and is_current(component, stamp):
+        return {"component": component.name, "built": False}
+    started = time.monotonic()
+    if component.prepare:
+        component.prepare(component, v)
+    output = BIN / component.output if component.output else BIN
+    cmd = [
+        "nice", "-n", "15", "go", "build", "-trimpath",
+        "-ldflags", " ".join(["-s", "-w", *component.ldflags(v)]),
+        "-o", str(output) + ("" if component.output else os.sep),
+        *component.packages,
+    ]
+    print(f"engine: building {component.name} ({', '.join(component.binaries)})", flush=True)
+    result = subprocess.run(cmd, cwd=ENGINE / component.name, env=go_env())
+    if result.returncode != 0:
+        raise SystemExit(f"engine: building {component.name} failed (exit {result.returncode})")
+    seconds = round(time.monotonic() - started, 1)
+    (STAMPS / f"{component.name}.json").write_text(json.dumps({"fingerprint": stamp, "seconds": seconds}))
+    return {"component": component.name, "built": True, "seconds": seconds}
+
+
+def report(results: list[dict], v: versions.Versions) -> dict:
+    sizes = {p.name: p.stat().st_size for p in sorted(BIN.iterdir()) if p.is_file()}
+    info = {
+        "versions": v.__dict__,
+        "pins": versions.requirement_pins(),
+        "kubernetes_minor": versions.kubernetes_minor(),
+        "build_seconds": {
+            c.name: json.loads((STAMPS / f"{c.name}.json").read_text()).get("seconds")
+            for c in COMPONENTS
+            if (STAMPS / f"{c.name}.json").exists()
+        },
+        "sizes_bytes": sizes,
+    }
+    (BIN / "BUILD-INFO.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def warn_about_skew(v: versions.Versions) -> None:
+    pins = versions.requirement_pins()
+    for package, built in (("pulumi", v.pulumi_cli), ("pulumi-kubernetes", v.kubernetes_provider)):
+        pinned = pins.get(package)
+        if pinned and pinned != built:
+            why = versions.skew(package, pinned, built) or "NOT a declared skew: update tools/engine"
+            print(f"engine: WARNING {package} is pinned at {pinned} but {built} is built: {why}", file=sys.stderr)
+    if not v.kubernetes.startswith(versions.kubernetes_minor() + "."):
+        raise SystemExit(
+            f"engine: tools/kubernetes-version says {versions.kubernetes_minor()} "
+            f"but tools/engine/controlplane builds Kubernetes {v.kubernetes}"
+        )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("components", nargs="*", help="only these (default: all)")
+    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    args = parser.parse_args(argv)
+    chosen = [c for c in COMPONENTS if not args.components or c.name in args.components]
+    if args.components and len(chosen) != len(args.components):
+        parser.error(f"components are: {', '.join(c.name for c in COMPONENTS)}")
+
+    BIN.mkdir(parents=True, exist_ok=True)
+    STAMPS.mkdir(exist_ok=True)
+    GOCACHE.mkdir(parents=True, exist_ok=True)
+    v = versions.built_versions()
+    warn_about_skew(v)
+    started = time.monotonic()
+    results = [build(c, v, args.force) for c in chosen]
+    info = report(results, v)
+    built = [r for r in results if r["built"]]
+    total = round(time.monotonic() - started, 1)
+    print(f"engine: {len(built)} of {len(results)} components built in {total}s; bin/: "
+          + ", ".join(f"{n} {s / 2**20:.0f} MiB" for n, s in info["sizes_bytes"].items() if s > 2**20))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
