@@ -37,12 +37,12 @@ func TestBinaryDrainsWithoutFailedRequestsOnSIGTERM(t *testing.T) {
 		t.Skip("builds and runs the real binary")
 	}
 	const (
-		drain           = 1500 * time.Millisecond
+		drain           = 2 * time.Second
 		shutdownTimeout = 5 * time.Second
 		// How long after readiness turns 503 the clients keep sending new requests,
 		// standing in for endpoint-removal propagation; it must be shorter than the drain.
 		propagation = 300 * time.Millisecond
-		workerDelay = 800 * time.Millisecond
+		workerDelay = time.Second
 		clients     = 8
 	)
 	bin := buildBinary(t)
