@@ -1,0 +1,137 @@
+"""`python -m infra.render`: files an operator can review, valid against Kubernetes' schemas."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from infra.render import Renderer, render
+from infra.stacks import PROJECT_ROOT
+
+from tests.conftest import ALL_STACKS, kind_of
+
+KUBERNETES_VERSION = (PROJECT_ROOT / "tools" / "kubernetes-version").read_text().strip()
+
+
+def render_cli(*args: str, root: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "infra.render", *args], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def project_copy(tmp_path) -> Path:
+    """A copy of the project to break on purpose (the program finds its root from its files)."""
+    copy = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT, copy, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".toolchain", "node_modules", "build", "bin", "__pycache__", "e2e"))
+    return copy
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("render")
+    assert render(ALL_STACKS, out, Renderer()) == []
+    return out
+
+
+def test_cli_renders_every_stack_by_default(tmp_path):
+    result = render_cli("--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ALL_STACKS)
+    assert f"rendered {len(ALL_STACKS)} of {len(ALL_STACKS)} stack(s)" in result.stdout
+
+
+def test_two_renders_are_byte_identical(rendered, tmp_path):
+    assert render(ALL_STACKS, tmp_path, Renderer()) == []
+    assert tree(tmp_path) == tree(rendered)
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_graph_lists_every_resource_with_type_name_parent_and_inputs(rendered, stack):
+    graph = json.loads((rendered / stack / "graph.json").read_text())
+    assert graph["stack"] == stack and graph["outputs"]
+    for resource in graph["resources"]:
+        assert {"urn", "type", "name", "parent", "provider", "inputs"} <= set(resource)
+
+
+@pytest.mark.parametrize("stack", [s for s in ALL_STACKS if kind_of(s) != "cloudflare-worker"])
+def test_every_kubernetes_manifest_validates_strictly_against_the_schema(rendered, stack):
+    manifests = sorted((rendered / stack).glob("*.yaml"))
+    assert manifests
+    for path in manifests:
+        document = yaml.safe_load(path.read_text())
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def test_strict_validation_rejects_an_unknown_field(rendered):
+    path = rendered / "api-gateway.staging" / "deployment-api-gateway.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["spec"]["replicaz"] = 3
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("stack", [s for s in ALL_STACKS if kind_of(s) == "cloudflare-worker"])
+def test_cloudflare_resources_are_written_one_json_file_each(rendered, stack):
+    files = {p.name: json.loads(p.read_text()) for p in (rendered / stack).glob("*.json")
+             if p.name != "graph.json"}
+    types = sorted(f["type"] for f in files.values())
+    assert "cloudflare:index/workerVersion:WorkerVersion" in types
+    assert "cloudflare:index/workersDeployment:WorkersDeployment" in types
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_rendered_files_hold_no_secret_value(rendered, stack):
+    # Offline the encrypted values are never decrypted: only the placeholder can appear.
+    config = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())
+    ciphertexts = []
+
+    def collect(value):
+        if isinstance(value, dict):
+            if set(value) == {"secure"}:
+                ciphertexts.append(value["secure"])
+            for v in value.values():
+                collect(v)
+
+    collect(config)
+    for path in (rendered / stack).iterdir():
+        text = path.read_text()
+        assert not any(c in text for c in ciphertexts)
+        assert "4dabf18193072939515e22adb298388d" not in text  # no raw secret wrapper
+
+
+def test_bad_config_exits_1_with_the_message_and_writes_nothing(project_copy, tmp_path):
+    stack_file = project_copy / "Pulumi.api-gateway.staging.yaml"
+    stack_file.write_text(stack_file.read_text().replace("platform:port: 8080",
+                                                         "platform:port: 80"))
+    (tmp_path / "api-gateway.staging").mkdir()
+    (tmp_path / "api-gateway.staging" / "previous.yaml").write_text("kept")
+    result = render_cli("api-gateway.staging", "staging", "--out", str(tmp_path),
+                        root=project_copy)
+    assert result.returncode == 1
+    assert "error: stack 'api-gateway.staging': invalid config (1 problem):" in result.stderr
+    assert "platform:port: Input should be greater than or equal to 1024" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "api-gateway.staging" / "previous.yaml").read_text() == "kept"
+    assert list((tmp_path / "api-gateway.staging").iterdir()) == [
+        tmp_path / "api-gateway.staging" / "previous.yaml"]
+    assert (tmp_path / "staging" / "graph.json").exists()  # the good stack still renders
+
+
+def test_unknown_stack_exits_1_listing_the_valid_stacks(tmp_path):
+    result = render_cli("billing.staging", "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert "error: stack 'billing.staging': no stack config file" in result.stderr
+    assert "Valid stacks: " in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "billing.staging").exists()
