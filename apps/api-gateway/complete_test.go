@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -295,7 +296,7 @@ func TestWorkerClientErrorsAreNotCountedWhenTheCallerLeaves(t *testing.T) {
 	})
 	g := newTestGateway(t, map[string]string{"WORKER_URL": worker.URL, "BREAKER_FAILURES": "1", "WORKER_TIMEOUT": "5s"})
 	req := httptest.NewRequest("POST", "/v1/ai/complete", strings.NewReader(validCompletion))
-	ctx, cancel := contextWithTimeout(t, 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	rec := httptest.NewRecorder()
 	g.handler.ServeHTTP(rec, req.WithContext(ctx))
