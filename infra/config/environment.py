@@ -8,17 +8,23 @@ from infra.config.common import (CloudflareId, ConfigModel, DnsLabel, Hostname, 
 
 
 class KubernetesTarget(ConfigModel):
+    """The cluster the environment deploys to."""
+
     context: str = Field(min_length=1, description="kubeconfig context of the environment's "
                                                    "cluster; the provider refuses any other")
 
 
 class CloudflareTarget(ConfigModel):
+    """The Cloudflare account and zone the environment's Workers live in."""
+
     account_id: CloudflareId = Field(description="Cloudflare account id (32 hex digits)")
     zone_id: CloudflareId = Field(description="id of the zone the environment's routes live in")
     zone_name: Hostname = Field(description="name of that zone, e.g. example.com")
 
 
 class Quota(ConfigModel):
+    """ResourceQuota of the namespace: what all components together may use."""
+
     requests_cpu: Quantity = Field("4", description="total CPU all pods may request")
     requests_memory: Quantity = Field("8Gi", description="total memory all pods may request")
     limits_cpu: Quantity = Field("8", description="total CPU limit of all pods")

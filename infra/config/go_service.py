@@ -47,6 +47,8 @@ class Image(ConfigModel):
 
 
 class Scaling(ConfigModel):
+    """HorizontalPodAutoscaler bounds and target; the HPA owns the replica count."""
+
     min_replicas: int = Field(2, ge=1, le=100, description="HPA lower bound")
     max_replicas: int = Field(4, ge=1, le=100, description="HPA upper bound")
     target_cpu_utilization: int = Field(70, ge=10, le=100,
@@ -61,11 +63,15 @@ class Scaling(ConfigModel):
 
 
 class ResourceAmounts(ConfigModel):
+    """CPU and memory of one container."""
+
     cpu: Quantity = Field(description="CPU, e.g. 100m")
     memory: Quantity = Field(description="memory, e.g. 64Mi")
 
 
 class Resources(ConfigModel):
+    """Container requests (scheduling) and limits (ceiling)."""
+
     requests: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="100m",
                                                                               memory="64Mi"))
     limits: ResourceAmounts = Field(default_factory=lambda: ResourceAmounts(cpu="500m",
@@ -82,6 +88,8 @@ class Resources(ConfigModel):
 
 
 class Probes(ConfigModel):
+    """HTTP paths the kubelet probes on the service port."""
+
     liveness_path: UrlPath = Field("/healthz", description="liveness endpoint")
     readiness_path: UrlPath = Field("/readyz", description="readiness endpoint")
     startup_path: UrlPath = Field("/healthz", description="startup endpoint")

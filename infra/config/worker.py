@@ -49,6 +49,8 @@ class Rollout(ConfigModel):
 
 
 class Observability(ConfigModel):
+    """Workers Logs and traces (always on; sampling configurable)."""
+
     head_sampling_rate: float = Field(1.0, ge=0.0, le=1.0,
                                       description="share of requests logged and traced")
 

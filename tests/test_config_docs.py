@@ -1,0 +1,26 @@
+"""The config reference is generated from the models and must be committed up to date."""
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from infra.config import docs
+from infra.stacks import PROJECT_ROOT
+
+
+def test_docs_config_md_is_generated_from_the_models():
+    committed = (PROJECT_ROOT / "docs" / "config.md").read_text()
+    assert committed == docs.generate() + "\n", \
+        "run: .venv/bin/python -m infra.config.docs > docs/config.md"
+
+
+def test_every_config_key_is_described():
+    def walk(model: type[BaseModel]):
+        for name, field in model.model_fields.items():
+            nested = docs._model_in(field.annotation)
+            assert field.description or (nested and nested.__doc__), \
+                f"{model.__name__}.{name} has no description"
+            if nested:
+                walk(nested)
+
+    for _, model, _ in docs.SECTIONS:
+        walk(model)
