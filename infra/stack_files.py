@@ -27,7 +27,9 @@ def _strip_secure(value: Any) -> tuple[Any, bool]:
     """Replace every `{secure: ...}` with the placeholder; report whether any was found."""
     if isinstance(value, dict):
         if set(value) == {"secure"}:
-            return SECRET_PLACEHOLDER, True
+            # An empty ciphertext is a secret that was never set: keep it empty so the
+            # program reports it missing, as it would an empty decrypted value.
+            return (SECRET_PLACEHOLDER if value["secure"] else ""), True
         found = False
         out = {}
         for k, v in value.items():

@@ -105,6 +105,8 @@ GATEWAY_RULES = {
                                "peers[0].ports", "at least 1 item"),
     "secrets_must_be_pulumi_secrets": ({"secret_env": {"WORKER_API_TOKEN": "plain-text"}},
                                        "secret_env", "holds secrets in plain text"),
+    "secrets_must_not_be_missing": ({"secret_env": {"WORKER_API_TOKEN": {"secure": ""}}},
+                                    "secret_env.WORKER_API_TOKEN", "secret is missing"),
     "plain_keys_must_not_hold_secrets": ({"env": {"LOG_LEVEL": SECRET}}, "env",
                                          "is a secret but not a secret setting"),
     "unknown_keys_are_typos": ({"replicas": 3}, "replicas", "unknown key"),

@@ -101,6 +101,13 @@ def _secret_hygiene(model: type[BaseModel], raw: RawConfig) -> list[tuple[str, s
         if raw.values[key]:
             problems.append((f"{NAMESPACE}:{key}", "holds secrets in plain text: set it with "
                                                    "`pulumi config set --secret`"))
+    for key in sorted(secret_fields & set(raw.values)):
+        entries = raw.values[key] if isinstance(raw.values[key], dict) else {}
+        for name, value in sorted(entries.items()):
+            if value in ("", None):
+                problems.append((f"{NAMESPACE}:{key}.{name}", "secret is missing (empty): set "
+                                 f"it with `pulumi config set --secret --path "
+                                 f"'{NAMESPACE}:{key}.{name}' <value>`"))
     for key in sorted(raw.secret_keys - secret_fields):
         problems.append((f"{NAMESPACE}:{key}", "is a secret but not a secret setting "
                                                f"(secrets belong in {' or '.join(sorted(secret_fields)) or 'no key of this stack'})"))

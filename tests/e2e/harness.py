@@ -1,0 +1,158 @@
+"""Drive the real Pulumi CLI against the local cluster, the way an operator does.
+
+A `Workspace` is a copy of the project's tracked files in a temporary folder (the
+suite changes stack config; the repository's files stay as they are), with the
+repository's virtualenv, a local file backend, a passphrase secrets provider, the
+built toolchain first on PATH and the local cluster's kubeconfig.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = REPO_ROOT / "tools" / "engine" / "bin"
+
+
+class PulumiFailed(AssertionError):
+    def __init__(self, args: list[str], result: subprocess.CompletedProcess):
+        self.result = result
+        self.output = (result.stdout or "") + (result.stderr or "")
+        super().__init__(f"`pulumi {' '.join(args)}` exited {result.returncode}:\n{self.output[-6000:]}")
+
+
+def tracked_files(root: Path) -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root, check=True, capture_output=True,
+    ).stdout.decode().split("\0")
+    return [f for f in listed if f and (root / f).is_file()]
+
+
+def secure_paths(config: dict, prefix: str = "") -> list[str]:
+    """`--path` keys of every `secure:` value in a stack file's config block."""
+    found = []
+    for key, value in config.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            if set(value) == {"secure"}:
+                found.append(path)
+            else:
+                found.extend(secure_paths(value, path))
+    return found
+
+
+def _drop_secure(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_secure(v) for k, v in value.items() if not (isinstance(v, dict) and set(v) == {"secure"})}
+    return value
+
+
+@dataclass
+class Workspace:
+    root: Path  # the project copy
+    home: Path  # PULUMI_HOME
+    backend: Path  # file backend folder
+    kubeconfig: Path
+    passphrase: str = field(default_factory=lambda: secrets.token_hex(16))
+    # Secret config values the suite set, by stack: they must never show up in plain text in state.
+    secret_values: dict[str, list[str]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, base: Path, kubeconfig: Path) -> "Workspace":
+        root = base / "project"
+        for name in tracked_files(REPO_ROOT):
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, target)
+        (root / ".venv").symlink_to(REPO_ROOT / ".venv")
+        ws = cls(root=root, home=base / "pulumi-home", backend=base / "state", kubeconfig=kubeconfig)
+        ws.home.mkdir()
+        ws.backend.mkdir()
+        return ws
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "PATH": f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}",
+            "PULUMI_HOME": str(self.home),
+            "PULUMI_BACKEND_URL": f"file://{self.backend}",
+            "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_SELF_MANAGED_STATE_NO_LEGACY_WARNING": "true",
+            "PULUMI_SKIP_CONFIRMATIONS": "true",
+            "NO_COLOR": "1",
+        })
+        for var in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE_FILE", "VIRTUAL_ENV"):
+            env.pop(var, None)
+        return env
+
+    def pulumi(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        cmd = [str(BIN_DIR / "pulumi"), *args, "--non-interactive", "--color=never"]
+        started = time.monotonic()
+        result = subprocess.run(cmd, cwd=self.root, env=self.env(), capture_output=True, text=True,
+                                timeout=timeout)
+        self.timings.setdefault(" ".join(args[:3]), round(time.monotonic() - started, 1))
+        if check and result.returncode != 0:
+            raise PulumiFailed(list(args), result)
+        return result
+
+    def init_stack(self, stack: str) -> None:
+        """`pulumi stack init` from the repository's stack file.
+
+        Encrypted values in the repository's stack files belong to the team's passphrase,
+        which this suite does not have: they are set again (`config set --secret`) under
+        the suite's own passphrase, with fresh values it can look for in the state.
+        """
+        stack_file = self.root / f"Pulumi.{stack}.yaml"
+        document = yaml.safe_load(stack_file.read_text()) or {}
+        paths = secure_paths(document.get("config") or {})
+        if "encryptionsalt" in document or paths:
+            document.pop("encryptionsalt", None)
+            document["config"] = _drop_secure(document.get("config") or {})
+            stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.pulumi("stack", "init", stack)
+        for path in paths:
+            value = f"e2e-{stack}-{secrets.token_hex(12)}"
+            self.pulumi("config", "set", "--path", "--secret", "-s", stack, path, value)
+            self.secret_values.setdefault(stack, []).append(value)
+
+    def outputs(self, stack: str) -> dict:
+        return json.loads(self.pulumi("stack", "output", "-s", stack, "--json").stdout)
+
+    def export(self, stack: str, version: int | None = None) -> dict:
+        args = ["stack", "export", "-s", stack]
+        if version is not None:
+            args += ["--version", str(version)]
+        return json.loads(self.pulumi(*args).stdout)
+
+    def history(self, stack: str) -> list[dict]:
+        return json.loads(self.pulumi("stack", "history", "-s", stack, "--json", "--show-secrets").stdout)
+
+    def render(self, stack: str, out: Path) -> Path:
+        """The offline render of `stack` (python -m infra.render) in this workspace."""
+        result = subprocess.run(
+            [sys.executable, "-m", "infra.render", stack, "--out", str(out)],
+            cwd=self.root, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(self.root)},
+        )
+        assert result.returncode == 0, f"infra.render {stack} failed:\n{result.stdout}{result.stderr}"
+        return out / stack
+
+
+def rendered_objects(directory: Path) -> list[dict]:
+    """The Kubernetes objects of a rendered stack (one YAML document per file)."""
+    return [yaml.safe_load(p.read_text()) for p in sorted(directory.glob("*.yaml"))]

@@ -1,0 +1,303 @@
+"""The operator's path, for real: every Kubernetes stack through the Pulumi CLI against the
+local cluster, with a local file backend and a passphrase secrets provider.
+
+The tests run in file order and build on each other, like an operator's session: init,
+up (environments, then services), read back, compare with the render, preview, roll out,
+scale, roll back, drift, Pod Security, secrets in state, destroy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.harness import REPO_ROOT, PulumiFailed, Workspace, rendered_objects
+from tests.e2e.kube_objects import (RolloutWatch, deployment_rolled_out, differences, object_path,
+                                    ready_pods, resource_versions, wait_for)
+from tools.cluster import Cluster
+from tools.cluster.kube import ApiError, Kube, path_for
+
+ENVIRONMENTS = ["staging", "production"]
+
+
+def stack_config(stack: str) -> dict:
+    return (yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
+
+
+SERVICES = sorted(s for s in (p.name[len("Pulumi."):-len(".yaml")] for p in REPO_ROOT.glob("Pulumi.*.*.yaml"))
+                  if stack_config(s).get("platform:kind") == "go-service")
+KUBERNETES_STACKS = ENVIRONMENTS + SERVICES
+SERVICE = "api-gateway.staging"  # the stack the single-stack steps change
+NEW_IMAGE = "registry.example.com/platform/api-gateway@sha256:" + "5e" * 32
+
+
+def namespace_of(stack: str) -> str:
+    return stack_config(stack.split(".")[-1])["platform:namespace"]
+
+
+def component_of(stack: str) -> str:
+    return stack.split(".")[0]
+
+
+class Session:
+    """What the steps share: the workspace, the cluster client, renders, timings."""
+
+    def __init__(self, workspace: Workspace, cluster: Cluster, out: Path):
+        self.ws = workspace
+        self.kube: Kube = cluster.client()
+        self.out = out
+        self.up_seconds: dict[str, float] = {}
+        self.render_seconds: dict[str, float] = {}
+
+    def render(self, stack: str) -> list[dict]:
+        started = time.monotonic()
+        directory = self.ws.render(stack, self.out / "render")
+        self.render_seconds.setdefault(stack, round(time.monotonic() - started, 1))
+        return rendered_objects(directory)
+
+    def up(self, stack: str, *extra: str) -> str:
+        started = time.monotonic()
+        result = self.ws.pulumi("up", "--yes", "--skip-preview", "-s", stack, *extra)
+        self.up_seconds.setdefault(stack, round(time.monotonic() - started, 1))
+        return result.stdout
+
+    def preview_no_changes(self, stack: str, *extra: str):
+        return self.ws.pulumi("preview", "--expect-no-changes", "-s", stack, *extra, check=False)
+
+    def deployment(self, stack: str) -> dict:
+        return self.kube.get(path_for("apps/v1", "Deployment", component_of(stack), namespace_of(stack)))
+
+    def hpa_min(self, stack: str) -> int:
+        hpa = self.kube.get(path_for("autoscaling/v2", "HorizontalPodAutoscaler", component_of(stack),
+                                     namespace_of(stack)))
+        return hpa["spec"]["minReplicas"]
+
+    def rolled_out(self, stack: str) -> dict:
+        return wait_for(f"{stack} to roll out", lambda: deployment_rolled_out(
+            self.kube, namespace_of(stack), component_of(stack), self.hpa_min(stack)), timeout=120)
+
+
+@pytest.fixture(scope="module")
+def session(workspace: Workspace, cluster: Cluster, tmp_path_factory) -> Session:
+    s = Session(workspace, cluster, tmp_path_factory.mktemp("e2e-out"))
+    yield s
+    timings = {"up_seconds": s.up_seconds, "render_seconds": s.render_seconds}
+    (REPO_ROOT / "build" / "e2e").mkdir(parents=True, exist_ok=True)
+    (REPO_ROOT / "build" / "e2e" / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    print("\n" + "\n".join(f"{stack}: pulumi up {s.up_seconds.get(stack)}s, infra.render "
+                           f"{s.render_seconds.get(stack)}s" for stack in KUBERNETES_STACKS))
+
+
+def test_stacks_are_initialised_from_the_repository_stack_files(session: Session):
+    for stack in KUBERNETES_STACKS:
+        session.ws.init_stack(stack)
+    listed = json.loads(session.ws.pulumi("stack", "ls", "--json").stdout)
+    assert sorted(s["name"] for s in listed) == sorted(KUBERNETES_STACKS)
+
+
+def test_environment_stacks_come_up(session: Session):
+    for env in ENVIRONMENTS:
+        session.up(env)
+        outputs = session.ws.outputs(env)
+        assert outputs["namespace"] == namespace_of(env)
+
+
+def test_service_stacks_come_up_and_roll_out(session: Session):
+    for stack in SERVICES:
+        session.up(stack)
+        dep = session.rolled_out(stack)
+        selector = dep["spec"]["selector"]["matchLabels"]
+        assert len(ready_pods(session.kube, namespace_of(stack), selector)) == session.hpa_min(stack)
+
+
+def test_environment_objects_are_on_the_cluster(session: Session):
+    for env in ENVIRONMENTS:
+        ns = namespace_of(env)
+        labels = session.kube.get(f"/api/v1/namespaces/{ns}")["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+        assert labels["pod-security.kubernetes.io/enforce-version"].startswith("v")
+        policies = {p["metadata"]["name"]: p["spec"] for p in
+                    session.kube.get(f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies")["items"]}
+        deny = policies["default-deny"]
+        assert deny["podSelector"] == {} and sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
+        assert not deny.get("ingress") and not deny.get("egress")
+        dns_ports = {(p["protocol"], p["port"]) for p in policies["allow-dns-egress"]["egress"][0]["ports"]}
+        assert dns_ports == {("UDP", 53), ("TCP", 53)}
+        quotas = session.kube.get(f"/api/v1/namespaces/{ns}/resourcequotas")["items"]
+        assert quotas and quotas[0]["spec"]["hard"]
+        assert session.kube.get(f"/api/v1/namespaces/{ns}/limitranges")["items"]
+
+
+def test_service_objects_are_on_the_cluster(session: Session):
+    for stack in SERVICES:
+        ns, name = namespace_of(stack), component_of(stack)
+        for api_version, kind in [("v1", "ServiceAccount"), ("apps/v1", "Deployment"), ("v1", "Service"),
+                                  ("networking.k8s.io/v1", "NetworkPolicy"), ("policy/v1", "PodDisruptionBudget"),
+                                  ("autoscaling/v2", "HorizontalPodAutoscaler")]:
+            obj = session.kube.get(path_for(api_version, kind, name, ns))
+            assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == name, kind
+
+
+@pytest.mark.parametrize("stack", KUBERNETES_STACKS)
+def test_the_cluster_holds_what_the_offline_render_wrote(session: Session, stack: str):
+    objects = session.render(stack)
+    assert objects, f"the render of {stack} has no Kubernetes object"
+    problems = {}
+    for expected in objects:
+        actual = session.kube.get(object_path(expected))
+        found = differences(expected, actual, f"{expected['kind']}/{expected['metadata']['name']}")
+        if found:
+            problems[object_path(expected)] = found
+    assert not problems, json.dumps(problems, indent=2)
+
+
+@pytest.mark.parametrize("stack", KUBERNETES_STACKS)
+def test_preview_shows_no_changes_right_after_up(session: Session, stack: str):
+    result = session.preview_no_changes(stack)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_image_change_rolls_out_without_losing_ready_replicas(session: Session):
+    ns, name = namespace_of(SERVICE), component_of(SERVICE)
+    session.ws.pulumi("config", "set", "--path", "-s", SERVICE, "platform:image.ref", NEW_IMAGE)
+    with RolloutWatch(session.kube, ns, name) as watch:
+        session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
+        dep = session.rolled_out(SERVICE)
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == NEW_IMAGE
+    pods = ready_pods(session.kube, ns, dep["spec"]["selector"]["matchLabels"])
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {NEW_IMAGE}
+    assert len(watch.samples) > 10
+    below = [s for s in watch.samples if s[1] < s[0] or s[2] < s[0]]
+    assert not below, f"ready/available replicas fell below the desired count: {below[:5]}"
+
+
+def test_scaling_one_stack_changes_only_that_stack(session: Session):
+    others = [s for s in KUBERNETES_STACKS if s != SERVICE]
+    before = {s: resource_versions(session.kube, session.render(s)) for s in others}
+    wanted = session.hpa_min(SERVICE) + 1
+
+    session.ws.pulumi("config", "set", "--path", "-s", SERVICE, "platform:scaling.min_replicas", str(wanted))
+    session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
+
+    assert session.hpa_min(SERVICE) == wanted
+    assert session.rolled_out(SERVICE)["spec"]["replicas"] == wanted
+    for stack in others:
+        result = session.preview_no_changes(stack)
+        assert result.returncode == 0, f"{stack}:\n{result.stdout}{result.stderr}"
+        assert resource_versions(session.kube, session.render(stack)) == before[stack], stack
+
+
+def _update_versions(session: Session, stack: str) -> list[dict]:
+    return sorted((h for h in session.ws.history(stack) if h.get("kind") == "update"),
+                  key=lambda h: h["version"])
+
+
+def test_roll_back_by_rolling_forward_to_an_earlier_updates_configuration(session: Session):
+    """Rollback (a): the stack's configuration as recorded for an earlier update, applied with `up`."""
+    updates = _update_versions(session, SERVICE)
+    first = updates[0]  # the first `up`: the image and scale of the repository's stack file
+    recorded = first["config"]
+    stack_file = session.ws.root / f"Pulumi.{SERVICE}.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    for key, entry in recorded.items():
+        if key.startswith("platform:") and not entry.get("secret"):
+            value = entry["value"] if isinstance(entry, dict) and "value" in entry else entry
+            document["config"][key] = json.loads(value) if entry.get("object") else value
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
+
+    original = stack_config(SERVICE)
+    dep = session.rolled_out(SERVICE)
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == original["platform:image"]["ref"]
+    assert session.hpa_min(SERVICE) == original["platform:scaling"]["min_replicas"]
+    assert session.preview_no_changes(SERVICE).returncode == 0
+
+
+def test_reverting_stack_state_does_not_roll_back_the_cluster(session: Session):
+    """Rollback (b): `stack export --version N` + `stack import` rewinds the state file only.
+
+    The cluster keeps running what the last `up` applied; `refresh` then brings the state
+    back in line with the cluster, and the next `up` applies the configuration again.
+    """
+    updates = _update_versions(session, SERVICE)
+    image_change = next(u for u in updates if NEW_IMAGE in json.dumps(u.get("config", {})))
+    live_image = session.deployment(SERVICE)["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert live_image != NEW_IMAGE
+
+    old_state = session.ws.root.parent / "state-at-image-change.json"
+    old_state.write_text(json.dumps(session.ws.export(SERVICE, image_change["version"])))
+    session.ws.pulumi("stack", "import", "-s", SERVICE, "--file", str(old_state))
+
+    recorded = json.dumps(session.ws.export(SERVICE))
+    assert NEW_IMAGE in recorded  # the state says the new image...
+    assert session.deployment(SERVICE)["spec"]["template"]["spec"]["containers"][0]["image"] == live_image
+    drift = session.preview_no_changes(SERVICE, "--refresh")
+    assert drift.returncode == 0, drift.stdout + drift.stderr  # ...refresh reads the cluster's back
+
+    session.ws.pulumi("refresh", "--yes", "--skip-preview", "-s", SERVICE)
+    assert NEW_IMAGE not in json.dumps(session.ws.export(SERVICE))
+    assert session.preview_no_changes(SERVICE).returncode == 0
+
+
+def test_drift_is_detected_by_name_and_repaired_by_up_refresh(session: Session):
+    env = "staging"
+    ns = namespace_of(env)
+    quota_path = path_for("v1", "ResourceQuota", "quota", ns)
+    wanted = session.kube.get(quota_path)["spec"]["hard"]["pods"]
+    session.kube.merge_patch(quota_path, {"spec": {"hard": {"pods": "999"}}})
+
+    drift = session.preview_no_changes(env, "--refresh")
+    assert drift.returncode != 0, "the drift check passed although the quota was changed on the cluster"
+    assert "quota" in drift.stdout + drift.stderr
+
+    session.ws.pulumi("up", "--yes", "--skip-preview", "--refresh", "-s", env)
+    assert session.kube.get(quota_path)["spec"]["hard"]["pods"] == wanted
+    assert session.preview_no_changes(env, "--refresh").returncode == 0
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_pod_security_rejects_a_privileged_pod(session: Session, env: str):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "privileged-probe"},
+           "spec": {"containers": [{"name": "c", "image": "busybox",
+                                    "securityContext": {"privileged": True}}]}}
+    with pytest.raises(ApiError) as rejected:
+        session.kube.create(f"/api/v1/namespaces/{namespace_of(env)}/pods", pod)
+    assert rejected.value.status == 403
+    assert 'violates PodSecurity "restricted' in rejected.value.reason
+
+
+def test_state_holds_no_secret_in_plain_text(session: Session):
+    secrets = [v for values in session.ws.secret_values.values() for v in values]
+    assert secrets, "no stack of the suite has a secret: nothing to check"
+    for stack in KUBERNETES_STACKS:
+        assert not any(v in json.dumps(session.ws.export(stack)) for v in secrets), stack
+    for path in session.ws.backend.rglob("*"):
+        if path.is_file():
+            raw = path.read_bytes()
+            assert not any(v.encode() in raw for v in secrets), path
+
+
+def test_destroying_an_environment_under_live_components_is_refused(session: Session):
+    env = "staging"
+    component = next(s for s in SERVICES if s.endswith("." + env))
+    result = session.ws.pulumi("destroy", "--yes", "--skip-preview", "-s", env, check=False)
+    assert result.returncode != 0, (
+        f"`pulumi destroy -s {env}` went ahead while {component} still exists; namespace "
+        f"{namespace_of(env)} {'still exists' if session.kube.exists('/api/v1/namespaces/' + namespace_of(env)) else 'is gone'}")
+    assert component in result.stdout + result.stderr
+    assert session.deployment(component)["metadata"]["name"] == component_of(component)
+
+
+def test_destroy_components_then_environments_leaves_nothing_of_ours(session: Session):
+    for stack in SERVICES + ENVIRONMENTS:
+        session.ws.pulumi("destroy", "--yes", "--skip-preview", "-s", stack)
+    for env in ENVIRONMENTS:
+        assert not session.kube.exists(f"/api/v1/namespaces/{namespace_of(env)}")
+    leftovers = [p["metadata"]["name"] for p in session.kube.get("/api/v1/pods")["items"]
+                 if p["metadata"]["namespace"] in {namespace_of(e) for e in ENVIRONMENTS}]
+    assert leftovers == []
