@@ -88,6 +88,21 @@ def provider_schema(component: Component, v: versions.Versions) -> None:
     (here / "terraform-mapping-embed.json").write_text(json.dumps(mapping, separators=(",", ":")))
 
 
+def kwok_stages(component: Component, v: versions.Versions) -> None:
+    """kwok plays Stages; kwokctl writes its defaults into kwok's config, so do the same
+    with the stage files the kwok module ships: nodes become Ready and keep a heartbeat,
+    pods become Running and Ready, complete, and go away when deleted."""
+    stages = versions.go_mod_dir("sigs.k8s.io/kwok", "v" + v.kwok, ENGINE / component.name) / "kustomize" / "stage"
+    files = [
+        stages / "node" / "fast" / "node-initialize.yaml",
+        stages / "node" / "heartbeat" / "node-heartbeat.yaml",
+        stages / "pod" / "fast" / "pod-ready.yaml",
+        stages / "pod" / "fast" / "pod-complete.yaml",
+        stages / "pod" / "fast" / "pod-delete.yaml",
+    ]
+    (BIN / "kwok-stages.yaml").write_text("\n---\n".join(f.read_text().strip() for f in files) + "\n")
+
+
 def kubernetes_ldflags(v: versions.Versions) -> list[str]:
     major, minor = v.kubernetes.split(".")[:2]
     return [
@@ -103,7 +118,8 @@ COMPONENTS = [
     Component(
         name="pulumi",
         packages=["github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", "./cmd/pulumi-language-python"],
-        binaries=["pulumi", "pulumi-language-python"],
+        binaries=["pulumi", "pulumi-language-python", "pulumi-language-python-exec",
+                  "pulumi-resource-pulumi-python"],
         ldflags=lambda v: [f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{v.pulumi_cli}"],
         prepare=copy_python_scripts,
         sources=["go.mod", "go.sum", "cmd/pulumi-language-python/main.go"],
@@ -134,7 +150,8 @@ COMPONENTS = [
     Component(
         name="kwok",
         packages=["sigs.k8s.io/kwok/cmd/kwok"],
-        binaries=["kwok"],
+        binaries=["kwok", "kwok-stages.yaml"],
+        prepare=kwok_stages,
         sources=["go.mod", "go.sum"],
     ),
 ]
