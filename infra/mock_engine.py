@@ -15,7 +15,7 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.stack_files import SECRET_PLACEHOLDER, StackConfigFile
+from infra.stack_files import StackConfigFile
 
 PROJECT = "platform"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"

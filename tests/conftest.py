@@ -1,13 +1,14 @@
 """Shared fixtures: run any stack's real program under Pulumi's mocks, and find stacks by kind."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
 from infra.errors import PlatformError
 from infra.mock_engine import RegisteredResource, StackRun, run_stack
-from infra.render import Renderer
+from infra.render import Renderer, render
 from infra.stack_files import read_stack_config
 from infra.stacks import discover_stacks
 
@@ -28,6 +29,20 @@ def stacks_of_kind(kind: str) -> list[str]:
 def repo_renderer() -> Renderer:
     """One renderer for the repository as it is: each stack runs once per test session."""
     return Renderer()
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory, repo_renderer) -> Path:
+    """Every stack of the repository rendered once, as `python -m infra.render` writes it."""
+    out = tmp_path_factory.mktemp("render")
+    assert render(ALL_STACKS, out, repo_renderer) == []
+    return out
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` with its bytes, for comparing renders."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
 
 
 @pytest.fixture

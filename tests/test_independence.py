@@ -3,14 +3,13 @@ no Kubernetes or Cloudflare object is ever registered by two stacks."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from infra.render import Renderer, render
 from infra.stack_files import read_stack_config
 
-from tests.conftest import ALL_STACKS, kind_of
+from tests.conftest import ALL_STACKS, kind_of, tree
 
 COMPONENT_STACKS = [s for s in ALL_STACKS if "." in s]
 # What makes a Cloudflare object the same object, per type.
@@ -35,29 +34,17 @@ def one_change(stack: str) -> dict:
     return {"platform:vars": {**variables, "GATEWAY_TIMEOUT_MS": "2500"}}
 
 
-def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("baseline")
-    assert render(ALL_STACKS, out, Renderer()) == []
-    return out
-
-
 @pytest.mark.parametrize("stack", COMPONENT_STACKS)
-def test_changing_one_component_stack_changes_only_its_render(baseline, tmp_path, stack):
+def test_changing_one_component_stack_changes_only_its_render(rendered, tmp_path, stack):
     assert render(ALL_STACKS, tmp_path, Renderer(overrides={stack: one_change(stack)})) == []
-    changed = {s for s in ALL_STACKS if tree(tmp_path / s) != tree(baseline / s)}
+    changed = {s for s in ALL_STACKS if tree(tmp_path / s) != tree(rendered / s)}
     assert changed == {stack}
 
 
-def test_no_object_is_registered_by_two_stacks(baseline):
+def test_no_object_is_registered_by_two_stacks(rendered):
     owners: dict[tuple, str] = {}
     for stack in ALL_STACKS:
-        graph = json.loads((baseline / stack / "graph.json").read_text())
+        graph = json.loads((rendered / stack / "graph.json").read_text())
         for resource in graph["resources"]:
             inputs, type_ = resource["inputs"], resource["type"]
             if type_.startswith("kubernetes:"):

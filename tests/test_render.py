@@ -14,7 +14,7 @@ import yaml
 from infra.render import Renderer, render
 from infra.stacks import PROJECT_ROOT
 
-from tests.conftest import ALL_STACKS, kind_of
+from tests.conftest import ALL_STACKS, kind_of, tree
 
 KUBERNETES_VERSION = (PROJECT_ROOT / "tools" / "kubernetes-version").read_text().strip()
 
@@ -31,18 +31,6 @@ def project_copy(tmp_path) -> Path:
     shutil.copytree(PROJECT_ROOT, copy, ignore=shutil.ignore_patterns(
         ".git", ".venv", ".toolchain", "node_modules", "build", "bin", "__pycache__", "e2e"))
     return copy
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("render")
-    assert render(ALL_STACKS, out, Renderer()) == []
-    return out
 
 
 def test_cli_renders_every_stack_by_default(tmp_path):

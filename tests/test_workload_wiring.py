@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.render import Renderer, render
 from infra.stack_files import read_stack_config
 from infra.stacks import PROJECT_ROOT
 
@@ -26,13 +25,6 @@ from tests.conftest import stacks_of_kind
 GO_STACKS = stacks_of_kind("go-service")
 WORKER_STACKS = stacks_of_kind("cloudflare-worker")
 GO = os.environ.get("GO") or shutil.which("go") or "/usr/local/go/bin/go"
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("render")
-    assert render(GO_STACKS + WORKER_STACKS, out, Renderer()) == []
-    return out
 
 
 @pytest.fixture(scope="module")

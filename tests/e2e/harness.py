@@ -143,6 +143,30 @@ class Workspace:
     def history(self, stack: str) -> list[dict]:
         return json.loads(self.pulumi("stack", "history", "-s", stack, "--json", "--show-secrets").stdout)
 
+    def checkpoints(self, stack: str, project: str = "platform") -> list[tuple[dict, Path]]:
+        """(update record, state file) of every update of `stack`, oldest first.
+
+        A file backend cannot `stack export --version N` ("the current backend does not
+        provide the ability to export previous deployments") and numbers its history 0;
+        it does keep the state written by each update beside that update's record, in
+        .pulumi/history/<project>/<stack>/<stack>-<time>.{history,checkpoint}.json.
+        """
+        folder = self.backend / ".pulumi" / "history" / project / stack
+        found = []
+        for record in folder.glob(f"{stack}-*.history.json"):
+            checkpoint = record.with_name(record.name.replace(".history.json", ".checkpoint.json"))
+            if checkpoint.exists():
+                found.append((json.loads(record.read_text()), checkpoint))
+        return sorted(found, key=lambda pair: int(pair[1].name.split("-")[-1].split(".")[0]))
+
+    def import_checkpoint(self, stack: str, checkpoint: Path) -> None:
+        """`pulumi stack import` of the state an earlier update wrote (see `checkpoints`)."""
+        saved = json.loads(checkpoint.read_text())
+        deployment = checkpoint.parent / (checkpoint.name + ".import.json")
+        deployment.write_text(json.dumps({"version": saved["version"], "deployment": saved["checkpoint"]["latest"]}))
+        self.pulumi("stack", "import", "-s", stack, "--file", str(deployment))
+        deployment.unlink()
+
     def render(self, stack: str, out: Path) -> Path:
         """The offline render of `stack` (python -m infra.render) in this workspace."""
         result = subprocess.run(

@@ -191,22 +191,26 @@ def test_scaling_one_stack_changes_only_that_stack(session: Session):
         assert resource_versions(session.kube, session.render(stack)) == before[stack], stack
 
 
-def _update_versions(session: Session, stack: str) -> list[dict]:
-    return sorted((h for h in session.ws.history(stack) if h.get("kind") == "update"),
-                  key=lambda h: h["version"])
+def _updates(session: Session, stack: str) -> list[tuple[dict, Path]]:
+    return [(record, state) for record, state in session.ws.checkpoints(stack)
+            if record.get("kind") == "update" and record.get("result") == "succeeded"]
+
+
+def _recorded_config(record: dict) -> dict:
+    """A history record's config as stack-file values (secrets left out)."""
+    out = {}
+    for key, entry in record.get("config", {}).items():
+        if key.startswith("platform:") and not entry.get("secret"):
+            out[key] = entry["objectValue"] if "objectValue" in entry else entry["value"]
+    return out
 
 
 def test_roll_back_by_rolling_forward_to_an_earlier_updates_configuration(session: Session):
     """Rollback (a): the stack's configuration as recorded for an earlier update, applied with `up`."""
-    updates = _update_versions(session, SERVICE)
-    first = updates[0]  # the first `up`: the image and scale of the repository's stack file
-    recorded = first["config"]
+    first, _ = _updates(session, SERVICE)[0]  # the first `up`: the repository's stack file
     stack_file = session.ws.root / f"Pulumi.{SERVICE}.yaml"
     document = yaml.safe_load(stack_file.read_text())
-    for key, entry in recorded.items():
-        if key.startswith("platform:") and not entry.get("secret"):
-            value = entry["value"] if isinstance(entry, dict) and "value" in entry else entry
-            document["config"][key] = json.loads(value) if entry.get("object") else value
+    document["config"].update(_recorded_config(first))
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
@@ -219,28 +223,26 @@ def test_roll_back_by_rolling_forward_to_an_earlier_updates_configuration(sessio
 
 
 def test_reverting_stack_state_does_not_roll_back_the_cluster(session: Session):
-    """Rollback (b): `stack export --version N` + `stack import` rewinds the state file only.
+    """Rollback (b): importing the state an earlier update wrote rewinds the state only.
 
-    The cluster keeps running what the last `up` applied; `refresh` then brings the state
-    back in line with the cluster, and the next `up` applies the configuration again.
+    The cluster keeps running what the last `up` applied; a refresh brings the state back
+    in line with the cluster, and the next `up` applies the configuration again.
     """
-    updates = _update_versions(session, SERVICE)
-    image_change = next(u for u in updates if NEW_IMAGE in json.dumps(u.get("config", {})))
+    image_change = next(state for record, state in _updates(session, SERVICE)
+                        if _recorded_config(record).get("platform:image", {}).get("ref") == NEW_IMAGE)
     live_image = session.deployment(SERVICE)["spec"]["template"]["spec"]["containers"][0]["image"]
     assert live_image != NEW_IMAGE
 
-    old_state = session.ws.root.parent / "state-at-image-change.json"
-    old_state.write_text(json.dumps(session.ws.export(SERVICE, image_change["version"])))
-    session.ws.pulumi("stack", "import", "-s", SERVICE, "--file", str(old_state))
+    session.ws.import_checkpoint(SERVICE, image_change)
 
-    recorded = json.dumps(session.ws.export(SERVICE))
-    assert NEW_IMAGE in recorded  # the state says the new image...
+    assert NEW_IMAGE in json.dumps(session.ws.export(SERVICE))  # the state says the new image...
     assert session.deployment(SERVICE)["spec"]["template"]["spec"]["containers"][0]["image"] == live_image
-    drift = session.preview_no_changes(SERVICE, "--refresh")
-    assert drift.returncode == 0, drift.stdout + drift.stderr  # ...refresh reads the cluster's back
+    plain = session.preview_no_changes(SERVICE)
+    assert plain.returncode != 0, "a preview against the rewound state should show the image update"
 
-    session.ws.pulumi("refresh", "--yes", "--skip-preview", "-s", SERVICE)
+    session.ws.pulumi("refresh", "--yes", "--skip-preview", "-s", SERVICE)  # ...the cluster says otherwise
     assert NEW_IMAGE not in json.dumps(session.ws.export(SERVICE))
+    assert session.deployment(SERVICE)["spec"]["template"]["spec"]["containers"][0]["image"] == live_image
     assert session.preview_no_changes(SERVICE).returncode == 0
 
 
