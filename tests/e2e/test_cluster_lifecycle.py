@@ -51,7 +51,7 @@ def test_a_stopped_cluster_leaves_no_process(toolchain):
 def test_a_failed_start_says_why_and_leaves_no_process(toolchain):
     cluster = Cluster(directory=BUILD / "lifecycle-fail", timeout=60,
                       extra_apiserver_flags=["--no-such-flag=1"])
-    with pytest.raises(ClusterError, match=r"kube-apiserver exited .*no-such-flag"):
+    with pytest.raises(ClusterError, match=r"(?s)kube-apiserver exited .*no-such-flag"):
         cluster.start()
     assert processes_under(cluster.directory) == []
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -39,18 +41,22 @@ def test_pulumi_cli_is_the_pinned_version(toolchain: Path):
     check_pin("pulumi", built)
 
 
-def test_python_language_host_reports_the_cli_version(toolchain: Path):
-    stamped = build_setting(toolchain / "pulumi-language-python",
-                            r"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v(\S+?)['\" ]")
-    assert stamped == versions.built_versions().pulumi_cli
+def test_python_language_host_is_built_with_the_cli_sdk(toolchain: Path):
+    sdk = build_setting(toolchain / "pulumi-language-python", r"^\s+dep\s+github.com/pulumi/pulumi/sdk/v3\s+v(\S+)")
+    assert sdk == versions.built_versions().pulumi_cli
 
 
-def test_kubernetes_provider_is_the_pinned_version(toolchain: Path):
+def test_kubernetes_provider_is_the_pinned_version(toolchain: Path, tmp_path: Path):
     binary = toolchain / "pulumi-resource-kubernetes"
     module = build_setting(binary, r"^\s+dep\s+github.com/pulumi/pulumi-kubernetes/provider/v4\s+v(\S+)")
-    stamped = build_setting(binary, r"pulumi-kubernetes/provider/v4/pkg/version.Version=(\S+?)['\" ]")
-    assert module == stamped == versions.built_versions().kubernetes_provider
-    check_pin("pulumi-kubernetes", stamped)
+    # The version the CLI sees: the provider's own schema, served over the plugin protocol.
+    schema = subprocess.run(
+        [str(toolchain / "pulumi"), "package", "get-schema", str(binary)], check=True, capture_output=True,
+        text=True, env={**os.environ, "PULUMI_HOME": str(tmp_path), "PULUMI_SKIP_UPDATE_CHECK": "true"},
+    ).stdout
+    served = json.loads(schema)["version"]
+    assert module == served == versions.built_versions().kubernetes_provider
+    check_pin("pulumi-kubernetes", served)
 
 
 def test_control_plane_is_the_pinned_kubernetes_minor(toolchain: Path):
