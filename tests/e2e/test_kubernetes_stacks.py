@@ -77,8 +77,12 @@ class Session:
         return hpa["spec"]["minReplicas"]
 
     def rolled_out(self, stack: str) -> dict:
-        return wait_for(f"{stack} to roll out", lambda: deployment_rolled_out(
-            self.kube, namespace_of(stack), component_of(stack), self.hpa_min(stack)), timeout=120)
+        """The Deployment once rolled out at no fewer replicas than its autoscaler's minimum
+        (scaling down waits for the autoscaler's stabilisation window, minutes)."""
+        def done():
+            dep = deployment_rolled_out(self.kube, namespace_of(stack), component_of(stack))
+            return dep if dep and dep["spec"]["replicas"] >= self.hpa_min(stack) else None
+        return wait_for(f"{stack} to roll out", done, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +153,12 @@ def test_the_cluster_holds_what_the_offline_render_wrote(session: Session, stack
     problems = {}
     for expected in objects:
         actual = session.kube.get(object_path(expected))
+        if expected["kind"] == "Secret" and "stringData" in expected:
+            # The API server stores stringData base64-encoded under data; the values are secret.
+            expected = {**expected, "data": {**expected.get("data", {}),
+                                             **{k: "[secret]" for k in expected["stringData"]}}}
+            del expected["stringData"]
+            assert set(actual.get("data", {})) == set(expected["data"]), object_path(expected)
         found = differences(expected, actual, f"{expected['kind']}/{expected['metadata']['name']}")
         if found:
             problems[object_path(expected)] = found
@@ -175,9 +185,22 @@ def test_an_image_change_rolls_out_without_losing_ready_replicas(session: Sessio
     assert not below, f"ready/available replicas fell below the desired count: {below[:5]}"
 
 
+def _desired_state(session: Session, stack: str) -> dict[str, dict]:
+    """Each object of `stack` minus what the cluster writes itself (status, bookkeeping)."""
+    out = {}
+    for obj in session.render(stack):
+        live = session.kube.get(object_path(obj))
+        meta = {k: v for k, v in live["metadata"].items() if k not in ("resourceVersion", "managedFields")}
+        out[object_path(obj)] = {**{k: v for k, v in live.items() if k != "status"}, "metadata": meta}
+    return out
+
+
 def test_scaling_one_stack_changes_only_that_stack(session: Session):
     others = [s for s in KUBERNETES_STACKS if s != SERVICE]
-    before = {s: resource_versions(session.kube, session.render(s)) for s in others}
+    env = SERVICE.split(".")[-1]
+    untouched = [s for s in others if s.split(".")[-1] != env]  # the other environment
+    before = {s: resource_versions(session.kube, session.render(s)) for s in untouched}
+    desired_before = {s: _desired_state(session, s) for s in others}
     wanted = session.hpa_min(SERVICE) + 1
 
     session.ws.pulumi("config", "set", "--path", "-s", SERVICE, "platform:scaling.min_replicas", str(wanted))
@@ -188,6 +211,8 @@ def test_scaling_one_stack_changes_only_that_stack(session: Session):
     for stack in others:
         result = session.preview_no_changes(stack)
         assert result.returncode == 0, f"{stack}:\n{result.stdout}{result.stderr}"
+        assert _desired_state(session, stack) == desired_before[stack], stack
+    for stack in untouched:
         assert resource_versions(session.kube, session.render(stack)) == before[stack], stack
 
 
@@ -197,12 +222,8 @@ def _updates(session: Session, stack: str) -> list[tuple[dict, Path]]:
 
 
 def _recorded_config(record: dict) -> dict:
-    """A history record's config as stack-file values (secrets left out)."""
-    out = {}
-    for key, entry in record.get("config", {}).items():
-        if key.startswith("platform:") and not entry.get("secret"):
-            out[key] = entry["objectValue"] if "objectValue" in entry else entry["value"]
-    return out
+    """The stack configuration an update ran with, as the stack file holds it (secrets encrypted)."""
+    return dict(record.get("config") or {})
 
 
 def test_roll_back_by_rolling_forward_to_an_earlier_updates_configuration(session: Session):
@@ -210,7 +231,7 @@ def test_roll_back_by_rolling_forward_to_an_earlier_updates_configuration(sessio
     first, _ = _updates(session, SERVICE)[0]  # the first `up`: the repository's stack file
     stack_file = session.ws.root / f"Pulumi.{SERVICE}.yaml"
     document = yaml.safe_load(stack_file.read_text())
-    document["config"].update(_recorded_config(first))
+    document["config"] = _recorded_config(first)
     stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
@@ -222,44 +243,81 @@ def test_roll_back_by_rolling_forward_to_an_earlier_updates_configuration(sessio
     assert session.preview_no_changes(SERVICE).returncode == 0
 
 
+def _state_image(deployment: dict) -> str:
+    """The image the state records for the service's Deployment (what the provider last read)."""
+    for resource in deployment["deployment"]["resources"]:
+        if resource["type"] == "kubernetes:apps/v1:Deployment":
+            return resource["outputs"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    raise AssertionError("no Deployment in the state")
+
+
 def test_reverting_stack_state_does_not_roll_back_the_cluster(session: Session):
     """Rollback (b): importing the state an earlier update wrote rewinds the state only.
 
-    The cluster keeps running what the last `up` applied; a refresh brings the state back
-    in line with the cluster, and the next `up` applies the configuration again.
+    The cluster keeps running what the last `up` applied; `refresh` brings the state back
+    in line with the cluster, and the next `up` re-applies the configuration without
+    touching the workload.
     """
     image_change = next(state for record, state in _updates(session, SERVICE)
                         if _recorded_config(record).get("platform:image", {}).get("ref") == NEW_IMAGE)
-    live_image = session.deployment(SERVICE)["spec"]["template"]["spec"]["containers"][0]["image"]
+    before = session.deployment(SERVICE)
+    live_image = before["spec"]["template"]["spec"]["containers"][0]["image"]
     assert live_image != NEW_IMAGE
 
     session.ws.import_checkpoint(SERVICE, image_change)
+    assert _state_image(session.ws.export(SERVICE)) == NEW_IMAGE
+    assert session.preview_no_changes(SERVICE).returncode != 0  # state and program now disagree
 
-    assert NEW_IMAGE in json.dumps(session.ws.export(SERVICE))  # the state says the new image...
-    assert session.deployment(SERVICE)["spec"]["template"]["spec"]["containers"][0]["image"] == live_image
-    plain = session.preview_no_changes(SERVICE)
-    assert plain.returncode != 0, "a preview against the rewound state should show the image update"
+    session.ws.pulumi("refresh", "--yes", "--skip-preview", "-s", SERVICE)
+    assert _state_image(session.ws.export(SERVICE)) == live_image
 
-    session.ws.pulumi("refresh", "--yes", "--skip-preview", "-s", SERVICE)  # ...the cluster says otherwise
-    assert NEW_IMAGE not in json.dumps(session.ws.export(SERVICE))
-    assert session.deployment(SERVICE)["spec"]["template"]["spec"]["containers"][0]["image"] == live_image
+    session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
+    after = session.deployment(SERVICE)
+    assert after["spec"]["template"]["spec"]["containers"][0]["image"] == live_image
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]  # no rollout happened
     assert session.preview_no_changes(SERVICE).returncode == 0
 
 
-def test_drift_is_detected_by_name_and_repaired_by_up_refresh(session: Session):
-    env = "staging"
-    ns = namespace_of(env)
-    quota_path = path_for("v1", "ResourceQuota", "quota", ns)
-    wanted = session.kube.get(quota_path)["spec"]["hard"]["pods"]
-    session.kube.merge_patch(quota_path, {"spec": {"hard": {"pods": "999"}}})
+DRIFT_CHECK = ("--refresh",)  # `pulumi preview --refresh --expect-no-changes`
 
-    drift = session.preview_no_changes(env, "--refresh")
-    assert drift.returncode != 0, "the drift check passed although the quota was changed on the cluster"
-    assert "quota" in drift.stdout + drift.stderr
+
+def test_drift_a_deleted_object_is_named_and_recreated_by_up_refresh(session: Session):
+    env = "staging"
+    policy = path_for("networking.k8s.io/v1", "NetworkPolicy", "allow-dns-egress", namespace_of(env))
+    session.kube.delete(policy)
+
+    drift = session.preview_no_changes(env, *DRIFT_CHECK)
+    assert drift.returncode != 0, "the drift check passed although a NetworkPolicy was deleted"
+    assert "allow-dns-egress" in drift.stdout + drift.stderr
 
     session.ws.pulumi("up", "--yes", "--skip-preview", "--refresh", "-s", env)
-    assert session.kube.get(quota_path)["spec"]["hard"]["pods"] == wanted
-    assert session.preview_no_changes(env, "--refresh").returncode == 0
+    assert session.kube.exists(policy)
+    assert session.preview_no_changes(env, *DRIFT_CHECK).returncode == 0
+
+
+def test_drift_an_edited_field_is_named_and_repaired_by_up_refresh(session: Session):
+    env = "staging"
+    quota = path_for("v1", "ResourceQuota", "quota", namespace_of(env))
+    wanted = session.kube.get(quota)["spec"]["hard"]["pods"]
+    # What `kubectl edit` or `kubectl patch` does: an update under another field manager.
+    session.kube.merge_patch(quota, {"spec": {"hard": {"pods": "999"}}})
+
+    drift = session.preview_no_changes(env, *DRIFT_CHECK)
+    assert drift.returncode != 0, "the drift check passed although the quota was edited on the cluster"
+    assert "quota" in drift.stdout + drift.stderr
+
+    try:
+        session.ws.pulumi("up", "--yes", "--skip-preview", "--refresh", "-s", env)
+    except PulumiFailed as failed:
+        if "field conflict" not in failed.output:
+            raise
+        raise AssertionError(
+            "`pulumi up --refresh` cannot take back a field that an edit on the cluster took over: "
+            "the provider applies server-side without forcing, and the API server reports a field "
+            "conflict for the quota. The program has to claim its fields (for example the "
+            "`pulumi.com/patchForce: \"true\"` annotation on the objects it manages).") from None
+    assert session.kube.get(quota)["spec"]["hard"]["pods"] == wanted
+    assert session.preview_no_changes(env, *DRIFT_CHECK).returncode == 0
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
