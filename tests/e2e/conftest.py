@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from tests.e2e.harness import BIN_DIR, REPO_ROOT, Workspace
 from tools.cluster import Cluster
 
 E2E_BUILD = REPO_ROOT / "build" / "e2e"
+# Figures for the summary at the end of the run (benchmarks, not assertions).
+FIGURES: dict[str, str] = {}
 
 
 def kubernetes_contexts() -> list[str]:
@@ -38,13 +41,30 @@ def cluster(toolchain: Path):
     """One local control plane for the session; every process of it stops afterwards."""
     local = Cluster(directory=E2E_BUILD / "cluster", contexts=kubernetes_contexts())
     local.start()
+    FIGURES["control plane start"] = f"{local.ready_seconds}s to ready"
     try:
         yield local
     finally:
         peaks = local.stop()
-        total = sum(peaks.values()) // 1024
-        print(f"\ncontrol plane peak memory: {total} MiB ("
-              + ", ".join(f"{n} {k // 1024}" for n, k in peaks.items()) + ")")
+        FIGURES["control plane peak memory"] = (
+            f"{sum(peaks.values()) // 1024} MiB (" + ", ".join(f"{n} {k // 1024}" for n, k in peaks.items()) + ")")
+
+
+def pytest_sessionstart(session) -> None:
+    (E2E_BUILD / "timings.json").unlink(missing_ok=True)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    timings = E2E_BUILD / "timings.json"
+    if timings.exists():
+        data = json.loads(timings.read_text())
+        for stack, seconds in data.get("up_seconds", {}).items():
+            FIGURES[f"{stack}"] = (f"pulumi up {seconds}s, infra.render "
+                                   f"{data.get('render_seconds', {}).get(stack)}s")
+    if FIGURES:
+        terminalreporter.section("engine figures")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")
 
 
 @pytest.fixture(scope="session")

@@ -92,8 +92,6 @@ def session(workspace: Workspace, cluster: Cluster, tmp_path_factory) -> Session
     timings = {"up_seconds": s.up_seconds, "render_seconds": s.render_seconds}
     (REPO_ROOT / "build" / "e2e").mkdir(parents=True, exist_ok=True)
     (REPO_ROOT / "build" / "e2e" / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-    print("\n" + "\n".join(f"{stack}: pulumi up {s.up_seconds.get(stack)}s, infra.render "
-                           f"{s.render_seconds.get(stack)}s" for stack in KUBERNETES_STACKS))
 
 
 def test_stacks_are_initialised_from_the_repository_stack_files(session: Session):
