@@ -49,7 +49,7 @@ class Component:
 def go_env() -> dict[str, str]:
     env = dict(os.environ)
     env["GOCACHE"] = str(GOCACHE)
-    env["GOFLAGS"] = "-mod=mod -buildvcs=false"
+    env["GOFLAGS"] = "-mod=readonly -buildvcs=false"
     env.setdefault("GOTOOLCHAIN", "local")
     return env
 
