@@ -347,8 +347,10 @@ def test_destroying_an_environment_under_live_components_is_refused(session: Ses
     assert result.returncode != 0, (
         f"`pulumi destroy -s {env}` went ahead while {component} still exists; namespace "
         f"{namespace_of(env)} {'still exists' if session.kube.exists('/api/v1/namespaces/' + namespace_of(env)) else 'is gone'}")
-    assert component in result.stdout + result.stderr
+    # Refused before anything went: the environment and the component's workload are intact.
+    assert session.kube.exists(f"/api/v1/namespaces/{namespace_of(env)}"), result.stdout + result.stderr
     assert session.deployment(component)["metadata"]["name"] == component_of(component)
+    assert session.preview_no_changes(env).returncode == 0
 
 
 def test_destroy_components_then_environments_leaves_nothing_of_ours(session: Session):
