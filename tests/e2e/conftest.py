@@ -50,6 +50,14 @@ def cluster(toolchain: Path):
             f"{sum(peaks.values()) // 1024} MiB (" + ", ".join(f"{n} {k // 1024}" for n, k in peaks.items()) + ")")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Mark a test whose call failed, for fixtures that act on it in their teardown."""
+    outcome = yield
+    if call.when == "call" and outcome.get_result().failed:
+        item.failed_call = True
+
+
 def pytest_sessionstart(session) -> None:
     (E2E_BUILD / "timings.json").unlink(missing_ok=True)
 

@@ -52,6 +52,7 @@ class Session:
         self.out = out
         self.up_seconds: dict[str, float] = {}
         self.render_seconds: dict[str, float] = {}
+        self.broken: str | None = None  # the first step every later one builds on that failed
 
     def render(self, stack: str) -> list[dict]:
         started = time.monotonic()
@@ -92,6 +93,20 @@ def session(workspace: Workspace, cluster: Cluster, tmp_path_factory) -> Session
     timings = {"up_seconds": s.up_seconds, "render_seconds": s.render_seconds}
     (REPO_ROOT / "build" / "e2e").mkdir(parents=True, exist_ok=True)
     (REPO_ROOT / "build" / "e2e" / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+
+
+# Steps every later one builds on: once one fails, the rest are skipped, not failed again.
+FOUNDATION = ("test_stacks_are_initialised_from_the_repository_stack_files",
+              "test_environment_stacks_come_up", "test_service_stacks_come_up_and_roll_out")
+
+
+@pytest.fixture(autouse=True)
+def _foundation(request, session: Session):
+    if session.broken:
+        pytest.skip(f"{session.broken} failed")
+    yield
+    if request.node.name in FOUNDATION and getattr(request.node, "failed_call", False):  # see conftest
+        session.broken = request.node.name
 
 
 def test_stacks_are_initialised_from_the_repository_stack_files(session: Session):
