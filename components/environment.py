@@ -12,6 +12,8 @@ from pulumi_kubernetes.networking.v1 import (NetworkPolicy, NetworkPolicyEgressR
                                              NetworkPolicyPeerArgs, NetworkPolicyPortArgs,
                                              NetworkPolicySpecArgs)
 
+from components.kubernetes_objects import FORCE_APPLY, MANAGED_BY
+
 DEFAULT_DENY = "default-deny"
 ALLOW_DNS = "allow-dns-egress"
 
@@ -36,18 +38,20 @@ class Environment(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("platform:environment:Environment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/managed-by": "pulumi", **args.labels}
+        labels = {**MANAGED_BY, **args.labels}
         pod_security = {f"pod-security.kubernetes.io/{mode}{suffix}": value
                         for mode in ("enforce", "audit", "warn")
                         for suffix, value in (("", "restricted"),
                                               ("-version", args.pod_security_version))}
 
         ns = Namespace(f"{name}-namespace", metadata=ObjectMetaArgs(
-            name=args.namespace, labels={**labels, **pod_security}), opts=child)
+            name=args.namespace, labels={**labels, **pod_security}, annotations=FORCE_APPLY),
+            opts=child)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[ns])
 
         def meta(object_name: str) -> ObjectMetaArgs:
-            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels)
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels,
+                                  annotations=FORCE_APPLY)
 
         # An empty pod selector with both policy types and no rules denies all traffic.
         NetworkPolicy(f"{name}-{DEFAULT_DENY}", metadata=meta(DEFAULT_DENY),

@@ -37,6 +37,8 @@ from pulumi_kubernetes.networking.v1 import (IPBlockArgs, NetworkPolicy,
                                              NetworkPolicySpecArgs)
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
 
+from components.kubernetes_objects import FORCE_APPLY, MANAGED_BY
+
 NONROOT_UID = 65532  # the distroless "nonroot" user
 GRACE_MARGIN_SECONDS = 5  # signal delivery and process exit on top of drain + shutdown
 
@@ -112,11 +114,11 @@ class GoService(pulumi.ComponentResource):
         super().__init__("platform:go_service:GoService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         selector = {"app.kubernetes.io/name": name}
-        labels = {**selector, "app.kubernetes.io/managed-by": "pulumi", **args.labels}
+        labels = {**selector, **MANAGED_BY, **args.labels}
 
         def meta(object_name: str = name, **extra) -> ObjectMetaArgs:
             return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels,
-                                  **extra)
+                                  annotations=FORCE_APPLY, **extra)
 
         image = self._image(name, args.image, child)
         service_account = ServiceAccount(

@@ -32,7 +32,9 @@ def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
         dns_namespace=config.dns.namespace,
         dns_pod_labels=config.dns.pod_labels,
         labels={"platform.example.com/environment": stack.env}),
-        opts=pulumi.ResourceOptions(providers=[provider]))
+        # Children inherit `protect`: destroying the namespace would take every component
+        # stack's objects with it, so it takes a deliberate unprotect first.
+        opts=pulumi.ResourceOptions(providers=[provider], protect=config.deletion_protection))
     settings = EnvironmentSettings(
         environment=stack.env, namespace=config.namespace,
         kubernetes_context=config.kubernetes.context,

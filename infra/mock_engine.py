@@ -33,6 +33,7 @@ class RegisteredResource:
     provider: str
     custom: bool
     inputs: dict[str, Any]
+    protect: bool = False
 
 
 @dataclass
@@ -59,11 +60,12 @@ class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         parent = getattr(self.local, "parent", "")
         urn = getattr(self.local, "urn", "")
+        protect = getattr(self.local, "protect", False)
         with self.lock:
             self.run.resources.append(RegisteredResource(
                 urn=urn, type=args.typ, name=args.name, parent=parent,
                 provider=args.provider or "", custom=bool(args.custom) or args.typ == STACK_REFERENCE,
-                inputs=args.inputs))
+                inputs=args.inputs, protect=protect))
         if args.typ == STACK_REFERENCE:
             outputs = self.resolve_stack(args.inputs.get("name") or args.name)
             return f"{args.name}", {"name": args.inputs.get("name"), "outputs": outputs,
@@ -88,11 +90,13 @@ class _RecordingMonitor(mocks.MockMonitor):
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         self.mocks.local.parent = request.parent
         self.mocks.local.urn = self.make_urn(request.parent, request.type, request.name)
+        self.mocks.local.protect = bool(request.protect)
         return super().RegisterResource(request)
 
     def ReadResource(self, request):  # noqa: N802 - gRPC method name
         self.mocks.local.parent = request.parent
         self.mocks.local.urn = self.make_urn(request.parent, request.type, request.name)
+        self.mocks.local.protect = False
         return super().ReadResource(request)
 
 

@@ -82,7 +82,8 @@ def graph(run: StackRun) -> dict[str, Any]:
     return {
         "stack": run.stack,
         "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
-                       "provider": r.provider, "inputs": normalize(redact(r.inputs))}
+                       "provider": r.provider, "protect": r.protect,
+                       "inputs": normalize(redact(r.inputs))}
                       for r in sorted(run.resources, key=lambda r: r.urn)],
         "outputs": normalize(redact(outputs)),
     }

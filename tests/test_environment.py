@@ -78,3 +78,15 @@ def test_the_kubernetes_provider_is_pinned_to_the_environments_context(repo_rend
     run = repo_renderer.run(stack)
     (provider,) = run.of_type("pulumi:providers:kubernetes")
     assert provider.inputs["context"] == run.outputs["kubernetes_context"]
+
+
+@pytest.mark.parametrize("stack", ENV_STACKS)
+def test_every_environment_object_is_protected_from_destroy(repo_renderer, stack):
+    run = repo_renderer.run(stack)
+    owned = [r for r in run.resources if not r.type.startswith("pulumi:")]
+    assert owned and all(r.protect for r in owned)
+
+
+def test_protection_can_be_switched_off_for_a_disposable_environment(run_stack_with):
+    run = run_stack_with("staging", deletion_protection=False)
+    assert not any(r.protect for r in run.resources)

@@ -93,3 +93,10 @@ def test_no_secret_reaches_a_plain_stack_output(repo_renderer, stack):
 @pytest.mark.parametrize("stack", ALL_STACKS)
 def test_stack_graph_matches_its_reviewed_snapshot(repo_renderer, snapshot_json, stack):
     assert graph(repo_renderer.run(stack)) == snapshot_json
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_kubernetes_objects_force_their_fields_back_after_an_edit(repo_renderer, stack):
+    # Without it, server-side apply refuses to repair a field `kubectl edit` took over.
+    for resource in custom_resources(repo_renderer.run(stack), "kubernetes:"):
+        assert resource.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"

@@ -66,6 +66,9 @@ class EnvironmentConfig(ConfigModel):
     quota: Quota = Field(default_factory=Quota)
     container_defaults: ContainerDefaults = Field(default_factory=ContainerDefaults)
     dns: DnsTarget = Field(default_factory=DnsTarget)
+    deletion_protection: bool = Field(
+        True, description="protect every object of the environment: `pulumi destroy` is refused "
+                          "until `pulumi state unprotect --all` (component stacks live inside)")
 
     @model_validator(mode="after")
     def _base_domain_in_zone(self) -> "EnvironmentConfig":

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.harness import REPO_ROOT, PulumiFailed, Workspace, rendered_objects
+from tests.e2e.harness import REPO_ROOT, Workspace, rendered_objects
 from tests.e2e.kube_objects import (RolloutWatch, deployment_rolled_out, differences, object_path,
                                     ready_pods, resource_versions, wait_for)
 from tools.cluster import Cluster
@@ -319,16 +319,8 @@ def test_drift_an_edited_field_is_named_and_repaired_by_up_refresh(session: Sess
     assert drift.returncode != 0, "the drift check passed although the quota was edited on the cluster"
     assert "quota" in drift.stdout + drift.stderr
 
-    try:
-        session.ws.pulumi("up", "--yes", "--skip-preview", "--refresh", "-s", env)
-    except PulumiFailed as failed:
-        if "field conflict" not in failed.output:
-            raise
-        raise AssertionError(
-            "`pulumi up --refresh` cannot take back a field that an edit on the cluster took over: "
-            "the provider applies server-side without forcing, and the API server reports a field "
-            "conflict for the quota. The program has to claim its fields (for example the "
-            "`pulumi.com/patchForce: \"true\"` annotation on the objects it manages).") from None
+    # The objects carry `pulumi.com/patchForce`: server-side apply takes the field back.
+    session.ws.pulumi("up", "--yes", "--skip-preview", "--refresh", "-s", env)
     assert session.kube.get(quota)["spec"]["hard"]["pods"] == wanted
     assert session.preview_no_changes(env, *DRIFT_CHECK).returncode == 0
 
@@ -362,14 +354,20 @@ def test_destroying_an_environment_under_live_components_is_refused(session: Ses
     assert result.returncode != 0, (
         f"`pulumi destroy -s {env}` went ahead while {component} still exists; namespace "
         f"{namespace_of(env)} {'still exists' if session.kube.exists('/api/v1/namespaces/' + namespace_of(env)) else 'is gone'}")
-    # Refused before anything went: the environment and the component's workload are intact.
-    assert session.kube.exists(f"/api/v1/namespaces/{namespace_of(env)}"), result.stdout + result.stderr
+    assert "protected" in result.stdout + result.stderr  # the engine says why, and how to undo it
+    # Refused before anything went: every environment object and the component's workload.
+    for path in (f"/api/v1/namespaces/{namespace_of(env)}",
+                 path_for("networking.k8s.io/v1", "NetworkPolicy", "default-deny", namespace_of(env)),
+                 path_for("v1", "ResourceQuota", "quota", namespace_of(env))):
+        assert session.kube.exists(path), path
     assert session.deployment(component)["metadata"]["name"] == component_of(component)
     assert session.preview_no_changes(env).returncode == 0
 
 
 def test_destroy_components_then_environments_leaves_nothing_of_ours(session: Session):
     for stack in SERVICES + ENVIRONMENTS:
+        if stack in ENVIRONMENTS:  # the deliberate step an environment teardown takes
+            session.ws.pulumi("state", "unprotect", "--all", "--yes", "-s", stack)
         session.ws.pulumi("destroy", "--yes", "--skip-preview", "-s", stack)
     for env in ENVIRONMENTS:
         assert not session.kube.exists(f"/api/v1/namespaces/{namespace_of(env)}")
