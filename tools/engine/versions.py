@@ -29,12 +29,6 @@ PROVIDER_MODULES = {
 # the nearest module it serves is built instead. Each entry names the exact
 # (pinned, built) pair; the version test fails as soon as either side moves.
 KNOWN_SKEW = {
-    "pulumi": (
-        "3.272.0",
-        "3.274.1",
-        "the Go module proxy serves github.com/pulumi/pulumi/pkg/v3 at v3.274.x and "
-        "v3.260.0 but not v3.272.0 (403 'not available')",
-    ),
     "pulumi-kubernetes": (
         "4.34.2",
         "4.0.0-20260115033456-f47bc2d6f199",
