@@ -65,7 +65,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--outputs", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
+        from infra.mock_engine import shutdown
+
         print(json.dumps(run_one(args.one, args.outputs)))
+        shutdown()
         return 0
 
     stacks = args.stacks or discover_stacks()

@@ -5,6 +5,7 @@ It runs as a preview would, so values only the cloud can know (ids, digests) sta
 """
 from __future__ import annotations
 
+import asyncio
 import runpy
 import threading
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any, Callable, Optional
 import pulumi
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from infra.stack_files import StackConfigFile
 
@@ -48,6 +49,8 @@ class StackRun:
 
 
 StackOutputsResolver = Callable[[str], dict[str, Any]]
+# Event loops the SDK creates in its worker threads (one per thread), closed by shutdown().
+_WORKER_LOOPS: set[asyncio.AbstractEventLoop] = set()
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -85,19 +88,36 @@ class _Mocks(pulumi.runtime.Mocks):
 
 
 class _RecordingMonitor(mocks.MockMonitor):
-    """Remembers each registration's parent and URN for the mocks (the args lack them)."""
+    """Remembers each registration's parent and URN for the mocks (the args lack them), and
+    the event loops the SDK's worker threads create, so they can be closed after the run."""
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        _WORKER_LOOPS.add(_ensure_event_loop())
         self.mocks.local.parent = request.parent
         self.mocks.local.urn = self.make_urn(request.parent, request.type, request.name)
         self.mocks.local.protect = bool(request.protect)
         return super().RegisterResource(request)
 
     def ReadResource(self, request):  # noqa: N802 - gRPC method name
+        _WORKER_LOOPS.add(_ensure_event_loop())
         self.mocks.local.parent = request.parent
         self.mocks.local.urn = self.make_urn(request.parent, request.type, request.name)
         self.mocks.local.protect = False
         return super().ReadResource(request)
+
+
+def shutdown() -> None:
+    """Close the event loops the runs used before the interpreter exits. Left open, the garbage
+    collector closes them at exit after their sockets, printing an ignored-exception traceback;
+    a command-line tool calls this once, when it has rendered everything."""
+    main_loop = _ensure_event_loop()
+    if not main_loop.is_running() and not main_loop.is_closed():
+        # Ends the worker threads (the SDK's RPCs run there), so their loops are idle.
+        main_loop.run_until_complete(main_loop.shutdown_default_executor())
+    for loop in _WORKER_LOOPS | {main_loop}:
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
+    _WORKER_LOOPS.clear()
 
 
 def _resolve_output(value: Any) -> tuple[Any, bool]:

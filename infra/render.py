@@ -20,7 +20,7 @@ from typing import Any, Optional
 import yaml
 
 from infra.errors import PlatformError
-from infra.mock_engine import StackRun, redact, run_stack
+from infra.mock_engine import StackRun, redact, run_stack, shutdown
 from infra.stack_files import read_stack_config
 from infra.stacks import PROJECT_ROOT, discover_stacks, parse_stack_name
 
@@ -127,7 +127,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help=f"output folder (default: {DEFAULT_OUT.relative_to(PROJECT_ROOT)})")
     args = parser.parse_args(argv)
     stacks = args.stacks or discover_stacks()
-    failures = render(stacks, args.out)
+    try:
+        failures = render(stacks, args.out)
+    finally:
+        shutdown()
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
     rendered = len(stacks) - len(failures)

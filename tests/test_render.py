@@ -117,6 +117,20 @@ def test_bad_config_exits_1_with_the_message_and_writes_nothing(project_copy, tm
     assert (tmp_path / "staging" / "graph.json").exists()  # the good stack still renders
 
 
+def test_stderr_holds_the_message_and_nothing_else(project_copy, tmp_path):
+    # The SDK's worker-thread event loops, left to the garbage collector at exit, used to
+    # print an ignored-exception traceback after the message (about every other run).
+    stack_file = project_copy / "Pulumi.api-gateway.staging.yaml"
+    stack_file.write_text(stack_file.read_text().replace("platform:port: 8080",
+                                                         "platform:port: 80"))
+    expected = ("error: stack 'api-gateway.staging': invalid config (1 problem):\n"
+                "  - platform:port: Input should be greater than or equal to 1024\n")
+    for _ in range(6):
+        result = render_cli("api-gateway.staging", "staging", "--out", str(tmp_path),
+                            root=project_copy)
+        assert (result.returncode, result.stderr) == (1, expected)
+
+
 def test_unknown_stack_exits_1_listing_the_valid_stacks(tmp_path):
     result = render_cli("billing.staging", "--out", str(tmp_path))
     assert result.returncode == 1
