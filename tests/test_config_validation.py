@@ -38,7 +38,7 @@ ENVIRONMENT_RULES = {
                                             "base_domain", "is outside the zone 'example.com'"),
     "quota_requests_must_not_exceed_limits": (
         {"quota": {"requests_cpu": "16", "limits_cpu": "8"}}, "quota.requests_cpu",
-        "exceeds limits_cpu"),
+        "16 exceeds limits_cpu 8"),
     "quota_values_must_be_quantities": ({"quota": {"requests_memory": "lots"}},
                                         "quota.requests_memory", "is not a Kubernetes quantity"),
     "unknown_keys_are_typos": ({"namesapce": "x"}, "namesapce", "unknown key"),

@@ -65,6 +65,12 @@ def quantity_value(quantity: str) -> Decimal:
     return Decimal(match["num"]) * Decimal(_SUFFIX[match["suffix"]])
 
 
+def require_within(request_key: str, request: str, limit_key: str, limit: str) -> None:
+    """A request above its limit could never be scheduled within it: name the request key."""
+    if quantity_value(request) > quantity_value(limit):
+        raise InvalidKey(request_key, f"{request} exceeds {limit_key} {limit}")
+
+
 def _check_quantity(value: str) -> str:
     quantity_value(value)
     return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from infra.config.common import (CloudflareId, ConfigModel, DnsLabel, Hostname, InvalidKey,
-                                 LabelKey, LabelValue, Quantity, quantity_value)
+                                 LabelKey, LabelValue, Quantity, require_within)
 
 
 class KubernetesTarget(ConfigModel):
@@ -34,9 +34,8 @@ class Quota(ConfigModel):
     @model_validator(mode="after")
     def _requests_within_limits(self) -> "Quota":
         for kind in ("cpu", "memory"):
-            if quantity_value(getattr(self, f"requests_{kind}")) > quantity_value(
-                    getattr(self, f"limits_{kind}")):
-                raise InvalidKey(f"requests_{kind}", f"exceeds limits_{kind}")
+            require_within(f"requests_{kind}", getattr(self, f"requests_{kind}"),
+                           f"limits_{kind}", getattr(self, f"limits_{kind}"))
         return self
 
 

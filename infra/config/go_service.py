@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from infra.config.common import (ConfigModel, DnsLabel, EnvVarName, InvalidKey, LabelKey,
                                  LabelValue, Port, Quantity, RepoPath, UnprivilegedPort, UrlPath,
-                                 matching, quantity_value, repo_file)
+                                 matching, repo_file, require_within)
 
 # Set by the platform itself from other keys (port, shutdown): never from `env`.
 RESERVED_ENV = frozenset({"PORT", "SHUTDOWN_DRAIN", "SHUTDOWN_TIMEOUT"})
@@ -80,10 +80,8 @@ class Resources(ConfigModel):
     @model_validator(mode="after")
     def _requests_within_limits(self) -> "Resources":
         for kind in ("cpu", "memory"):
-            request = getattr(self.requests, kind)
-            limit = getattr(self.limits, kind)
-            if quantity_value(request) > quantity_value(limit):
-                raise InvalidKey(f"requests.{kind}", f"{request} exceeds limits.{kind} {limit}")
+            require_within(f"requests.{kind}", getattr(self.requests, kind),
+                           f"limits.{kind}", getattr(self.limits, kind))
         return self
 
 
