@@ -1,8 +1,12 @@
 """Shared fixtures: run any stack's real program under Pulumi's mocks, and find stacks by kind."""
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -10,9 +14,11 @@ from infra.errors import PlatformError
 from infra.mock_engine import RegisteredResource, StackRun, run_stack
 from infra.render import Renderer, render
 from infra.stack_files import read_stack_config
-from infra.stacks import discover_stacks
+from infra.stacks import PROJECT_ROOT, discover_stacks
 
 ALL_STACKS = discover_stacks()
+# `make test` exports the Go it found or bootstrapped; run alone, pytest looks for one.
+GO = os.environ.get("GO") or shutil.which("go") or "/usr/local/go/bin/go"
 
 
 def kind_of(stack: str) -> str:
@@ -85,3 +91,32 @@ def single(run: StackRun, type_: str) -> RegisteredResource:
 def custom_resources(run: StackRun, kind_prefix: Optional[str] = None) -> list[RegisteredResource]:
     return [r for r in run.resources if r.custom and not r.type.startswith("pulumi:")
             and (kind_prefix is None or r.type.startswith(kind_prefix))]
+
+
+@pytest.fixture(scope="session")
+def go_service_binary(tmp_path_factory) -> Callable[[str], Path]:
+    """Build apps/<service> once per session the way its Dockerfile does: static, standard
+    library only (no module download allowed)."""
+    built: dict[str, Path] = {}
+
+    def build(service: str) -> Path:
+        if service not in built:
+            if not shutil.which(GO):
+                pytest.fail(f"no Go toolchain at {GO!r}: run `make test` (it bootstraps one) "
+                            "or set GO")
+            out = tmp_path_factory.mktemp("bin") / service
+            result = subprocess.run(
+                [GO, "build", "-trimpath", "-o", str(out), "."], cwd=PROJECT_ROOT / "apps" / service,
+                env={**os.environ, "CGO_ENABLED": "0", "GOPROXY": "off", "GOFLAGS": "-mod=readonly"},
+                capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, f"go build of apps/{service} failed:\n{result.stderr}"
+            built[service] = out
+        return built[service]
+
+    return build
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import time
 import tomllib
@@ -20,32 +18,10 @@ import yaml
 from infra.stack_files import read_stack_config
 from infra.stacks import PROJECT_ROOT
 
-from tests.conftest import stacks_of_kind
+from tests.conftest import free_port, stacks_of_kind
 
 GO_STACKS = stacks_of_kind("go-service")
 WORKER_STACKS = stacks_of_kind("cloudflare-worker")
-GO = os.environ.get("GO") or shutil.which("go") or "/usr/local/go/bin/go"
-
-
-@pytest.fixture(scope="module")
-def binaries(tmp_path_factory) -> dict[str, Path]:
-    """Each Go service of a stack, built from apps/<service> as its Dockerfile builds it."""
-    out = tmp_path_factory.mktemp("bin")
-    built = {}
-    for service in sorted({s.split(".")[0] for s in GO_STACKS}):
-        target = out / service
-        subprocess.run([GO, "build", "-trimpath", "-o", str(target), "."],
-                       cwd=PROJECT_ROOT / "apps" / service, check=True, timeout=600,
-                       env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod",
-                            "GOPROXY": "off"})
-        built[service] = target
-    return built
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status(url: str) -> int:
@@ -78,7 +54,7 @@ def folder_service(folder: Path) -> str:
 
 @pytest.mark.parametrize("stack", GO_STACKS)
 def test_go_service_serves_its_probes_and_drains_within_the_grace_period(
-        rendered, binaries, tmp_path, stack):
+        rendered, go_service_binary, tmp_path, stack):
     folder = rendered / stack
     service = folder_service(folder)
     port = free_port()
@@ -86,7 +62,7 @@ def test_go_service_serves_its_probes_and_drains_within_the_grace_period(
     container, pod = spec["container"], spec["pod"]
     assert container["ports"][0]["containerPort"] == int(
         next(e["value"] for e in container["env"] if e["name"] == "PORT"))
-    process = subprocess.Popen([str(binaries[service])], env={"PATH": os.environ["PATH"], **env},
+    process = subprocess.Popen([str(go_service_binary(service))], env={"PATH": os.environ["PATH"], **env},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"

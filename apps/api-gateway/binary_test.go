@@ -33,9 +33,6 @@ func buildBinary(t *testing.T) string {
 // "load balancer" (the clients) stops routing here a little later, and a slow completion
 // is still in flight when the listener closes. Not one request may fail.
 func TestBinaryDrainsWithoutFailedRequestsOnSIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the real binary")
-	}
 	const (
 		drain           = 2 * time.Second
 		shutdownTimeout = 5 * time.Second

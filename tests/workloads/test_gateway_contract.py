@@ -5,9 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +19,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 GATEWAY_DIR = REPO / "apps" / "api-gateway"
@@ -206,34 +206,16 @@ def fake_worker() -> Iterator[FakeWorker]:
 
 # --- the real gateway binary ---------------------------------------------------------------
 
-def _go() -> str:
-    found = os.environ.get("GO") or shutil.which("go") or "/usr/local/go/bin/go"
-    if not Path(found).exists() and not shutil.which(found):
-        pytest.skip("no Go toolchain to build the gateway (set GO or put go on PATH)")
-    return found
-
-
 @pytest.fixture(scope="module")
-def gateway_binary(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("gateway") / "api-gateway"
-    env = {**os.environ, "CGO_ENABLED": "0", "GOPROXY": "off", "GOFLAGS": "-mod=readonly"}
-    build = subprocess.run([_go(), "build", "-trimpath", "-o", str(out), "."], cwd=GATEWAY_DIR,
-                           env=env, capture_output=True, text=True, timeout=300)
-    assert build.returncode == 0, f"go build failed:\n{build.stderr}"
-    return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def gateway_binary(go_service_binary) -> Path:
+    return go_service_binary("api-gateway")
 
 
 class Gateway:
     """One gateway process on a free loopback port."""
 
     def __init__(self, binary: Path, log_path: Path, **env: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = log_path
         full_env = {"PATH": os.environ.get("PATH", ""), "PORT": str(self.port),
                     "CATALOG_PATH": str(CATALOG), **env}
