@@ -162,15 +162,24 @@ def is_secret_value(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_MARK
 
 
+def _without_secret_wrappers(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    if is_secret_value(value):
+        return _without_secret_wrappers(value["value"], leaf)
+    if isinstance(value, dict):
+        return {k: _without_secret_wrappers(v, leaf) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secret_wrappers(v, leaf) for v in value]
+    return leaf(value)
+
+
 def unwrap_secrets(value: Any) -> Any:
     """Inputs with secret wrappers replaced by their plain values (for assertions)."""
-    if is_secret_value(value):
-        return unwrap_secrets(value["value"])
-    if isinstance(value, dict):
-        return {k: unwrap_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secrets(v) for v in value]
-    return value
+    return _without_secret_wrappers(value, lambda leaf: leaf)
+
+
+def _mark_unknown(value: Any) -> Any:
+    unknown = isinstance(value, pulumi.output.Unknown) or value == rpc.UNKNOWN
+    return UNKNOWN_PLACEHOLDER if unknown else value
 
 
 def redact(value: Any) -> Any:
@@ -180,12 +189,4 @@ def redact(value: Any) -> Any:
     cannot be decrypted without the key), so removing the wrappers reveals only placeholders:
     a secret list such as a Worker's bindings stays reviewable, its secret leaves `[secret]`.
     """
-    if is_secret_value(value):
-        return redact(value["value"])
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, pulumi.output.Unknown) or value == rpc.UNKNOWN:
-        return UNKNOWN_PLACEHOLDER
-    return value
+    return _without_secret_wrappers(value, _mark_unknown)

@@ -64,8 +64,7 @@ def object_files(run: StackRun) -> dict[str, str]:
     files: dict[str, str] = {}
     for resource in run.resources:
         inputs = normalize(redact(resource.inputs))
-        if resource.type.startswith("kubernetes:") and not resource.type.startswith(
-                "pulumi:providers:"):
+        if resource.type.startswith("kubernetes:"):
             meta = inputs.get("metadata", {})
             name = f"{inputs['kind'].lower()}-{meta.get('name')}.yaml"
             files[name] = yaml.safe_dump(inputs, sort_keys=True, default_flow_style=False)

@@ -1,6 +1,8 @@
 """GoService graphs: hardening, rollout, isolation and scaling, for every go-service stack."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.go_service import GRACE_MARGIN_SECONDS
@@ -69,9 +71,9 @@ def test_the_hpa_alone_owns_the_replica_count(repo_renderer, stack):
     run = repo_renderer.run(stack)
     assert "replicas" not in spec_of(run, DEPLOYMENT)["spec"]
     hpa = spec_of(run, HPA)["spec"]
-    scaling = read_stack_config(stack).config["platform:scaling"]
-    assert f'"min_replicas": {hpa["minReplicas"]}' in scaling
-    assert f'"max_replicas": {hpa["maxReplicas"]}' in scaling
+    scaling = json.loads(read_stack_config(stack).config["platform:scaling"])
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (scaling["min_replicas"],
+                                                        scaling["max_replicas"])
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                      "name": spec_of(run, DEPLOYMENT)["metadata"]["name"]}
     assert hpa["metrics"][0]["resource"]["name"] == "cpu"

@@ -79,16 +79,7 @@ func TestCompleteRejectsInvalidRequestsWithoutCallingTheWorker(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := g.do(t, "POST", "/v1/ai/complete", tt.body)
-			if rec.Code != tt.wantStatus {
-				t.Fatalf("status %d, want %d (body %s)", rec.Code, tt.wantStatus, rec.Body)
-			}
-			code, message := errorOf(t, rec)
-			if code != tt.wantCode {
-				t.Errorf("code %q, want %q", code, tt.wantCode)
-			}
-			if !strings.Contains(message, tt.wantInMsg) {
-				t.Errorf("message %q does not mention %q", message, tt.wantInMsg)
-			}
+			wantError(t, rec, tt.wantStatus, tt.wantCode, tt.wantInMsg)
 		})
 	}
 	if n := worker.calls.Load(); n != 0 {
@@ -199,16 +190,7 @@ func TestCompleteMapsWorkerAnswersToContractErrors(t *testing.T) {
 			if elapsed := time.Since(start); elapsed > 2*time.Second {
 				t.Errorf("took %s: the gateway must never hang on the Worker", elapsed)
 			}
-			if rec.Code != tt.wantStatus {
-				t.Fatalf("status %d, want %d (%s)", rec.Code, tt.wantStatus, rec.Body)
-			}
-			code, message := errorOf(t, rec)
-			if code != tt.wantCode {
-				t.Errorf("code %q, want %q", code, tt.wantCode)
-			}
-			if !strings.Contains(message, tt.wantInMsg) {
-				t.Errorf("message %q does not mention %q", message, tt.wantInMsg)
-			}
+			wantError(t, rec, tt.wantStatus, tt.wantCode, tt.wantInMsg)
 		})
 	}
 }
@@ -302,5 +284,20 @@ func TestWorkerClientErrorsAreNotCountedWhenTheCallerLeaves(t *testing.T) {
 	g.handler.ServeHTTP(rec, req.WithContext(ctx))
 	if g.breaker.State() != breakerClosed {
 		t.Errorf("a caller hanging up opened the breaker (state %s)", g.breaker.State())
+	}
+}
+
+// wantError checks an error response: its status, its code and what its message mentions.
+func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code, inMessage string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status %d, want %d (body %s)", rec.Code, status, rec.Body)
+	}
+	gotCode, message := errorOf(t, rec)
+	if gotCode != code {
+		t.Errorf("code %q, want %q", gotCode, code)
+	}
+	if !strings.Contains(message, inMessage) {
+		t.Errorf("message %q does not mention %q", message, inMessage)
 	}
 }

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import stacks_of_kind
 from tests.e2e.harness import REPO_ROOT, Workspace, rendered_objects
 from tests.e2e.kube_objects import (RolloutWatch, deployment_rolled_out, differences, object_path,
                                     ready_pods, resource_versions, wait_for)
@@ -28,8 +29,7 @@ def stack_config(stack: str) -> dict:
     return (yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
 
 
-SERVICES = sorted(s for s in (p.name[len("Pulumi."):-len(".yaml")] for p in REPO_ROOT.glob("Pulumi.*.*.yaml"))
-                  if stack_config(s).get("platform:kind") == "go-service")
+SERVICES = stacks_of_kind("go-service")
 KUBERNETES_STACKS = ENVIRONMENTS + SERVICES
 SERVICE = "api-gateway.staging"  # the stack the single-stack steps change
 NEW_IMAGE = "registry.example.com/platform/api-gateway@sha256:" + "5e" * 32

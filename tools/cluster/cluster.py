@@ -268,9 +268,7 @@ class Cluster:
 
     def _start_controller_manager(self) -> None:
         self._spawn("kube-controller-manager", "kube-controller-manager", [
-            f"--kubeconfig={self.kubeconfig}",
-            f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['controller_manager']}",
+            *self._controller_flags("controller_manager"),
             f"--service-account-private-key-file={self.pki / 'sa.key'}", f"--root-ca-file={self.pki / 'ca.crt'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--use-service-account-credentials=false", "--leader-elect=false", "--profiling=false",
@@ -281,11 +279,16 @@ class Cluster:
 
     def _start_scheduler(self) -> None:
         self._spawn("kube-scheduler", "kube-scheduler", [
-            f"--kubeconfig={self.kubeconfig}",
-            f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['scheduler']}",
-            "--leader-elect=false", "--profiling=false",
+            *self._controller_flags("scheduler"), "--leader-elect=false", "--profiling=false",
         ])
+
+    def _controller_flags(self, port: str) -> list[str]:
+        """What both controllers need: the cluster's kubeconfig for everything, and a secure
+        port of their own on loopback."""
+        return [f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1", f"--secure-port={self.ports[port]}"]
 
     def _start_kwok(self) -> None:
         self._spawn("kwok", "kwok", [
