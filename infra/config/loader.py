@@ -6,6 +6,7 @@ engine alike; nothing here registers a resource.
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -90,7 +91,7 @@ def load_config(stack: StackName, raw: RawConfig | None = None) -> StackConfig:
 def secret_keys_of(model: type[BaseModel]) -> set[str]:
     """Top-level keys whose values are secrets (maps of SecretStr)."""
     return {name for name, field in model.model_fields.items()
-            if "SecretStr" in str(field.annotation)}
+            if SecretStr in typing.get_args(field.annotation)}
 
 
 def _secret_hygiene(model: type[BaseModel], raw: RawConfig) -> list[tuple[str, str]]:
