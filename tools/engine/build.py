@@ -77,7 +77,7 @@ def provider_schema(component: Component, v: versions.Versions) -> None:
     """Upstream's main embeds schema-embed.json, which its release build generates from the
     schema.json the module ships by writing the provider version into it; do the same."""
     module = versions.go_mod_dir(
-        "github.com/pulumi/pulumi-kubernetes/provider/v4", "v" + v.kubernetes_provider, ENGINE / component.name
+        "github.com/pulumi/pulumi-kubernetes/provider/v4", "v" + v.kubernetes_provider_module, ENGINE / component.name
     )
     shipped = module / "cmd" / "pulumi-resource-kubernetes"
     schema = json.loads((shipped / "schema.json").read_text())
@@ -217,13 +217,7 @@ def report(results: list[dict], v: versions.Versions) -> dict:
     return info
 
 
-def warn_about_skew(v: versions.Versions) -> None:
-    pins = versions.requirement_pins()
-    for package, built in (("pulumi", v.pulumi_cli), ("pulumi-kubernetes", v.kubernetes_provider)):
-        pinned = pins.get(package)
-        if pinned and pinned != built:
-            why = versions.skew(package, pinned, built) or "NOT a declared skew: update tools/engine"
-            print(f"engine: WARNING {package} is pinned at {pinned} but {built} is built: {why}", file=sys.stderr)
+def check_kubernetes_minor(v: versions.Versions) -> None:
     if not v.kubernetes.startswith(versions.kubernetes_minor() + "."):
         raise SystemExit(
             f"engine: tools/kubernetes-version says {versions.kubernetes_minor()} "
@@ -243,8 +237,11 @@ def main(argv: list[str]) -> int:
     BIN.mkdir(parents=True, exist_ok=True)
     STAMPS.mkdir(exist_ok=True)
     GOCACHE.mkdir(parents=True, exist_ok=True)
-    v = versions.built_versions()
-    warn_about_skew(v)
+    try:
+        v = versions.built_versions()
+    except versions.VersionMismatch as mismatch:
+        raise SystemExit(f"engine: {mismatch}") from None
+    check_kubernetes_minor(v)
     started = time.monotonic()
     results = [build(c, v, args.force) for c in chosen]
     info = report(results, v)

@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
@@ -19,24 +20,41 @@ ENGINE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = ENGINE_DIR.parent.parent
 BIN_DIR = ENGINE_DIR / "bin"
 
-# Python package -> Go module whose command is built for it.
-PROVIDER_MODULES = {
-    "pulumi": ("pulumi", "github.com/pulumi/pulumi/pkg/v3"),
-    "pulumi-kubernetes": ("kubernetes-provider", "github.com/pulumi/pulumi-kubernetes/provider/v4"),
-}
+# The Go module proxy serves github.com/pulumi/pulumi-kubernetes/provider/v4 only as
+# pseudo-versions (the repository's tags are v4.x.y, not provider/v4.x.y). Pulumi publishes
+# a build of every commit on its main branch, versioned X.Y.Z-alpha.<commit time in Unix
+# seconds> (PyPI spells it X.Y.ZaT); a pseudo-version names the same commit by its time.
+PSEUDO_VERSION = re.compile(r"^v?\d+\.\d+\.\d+-(?:0\.)?(\d{14})-([0-9a-f]{12})$")
+COMMIT_BUILD = re.compile(r"^(\d+\.\d+\.\d+)a(\d+)$")
 
-# Where the Go module proxy we build from does not serve the pinned release,
-# the nearest module it serves is built instead. Each entry names the exact
-# (pinned, built) pair; the version test fails as soon as either side moves.
-KNOWN_SKEW = {
-    "pulumi-kubernetes": (
-        "4.34.2",
-        "4.0.0-20260115033456-f47bc2d6f199",
-        "the Go module proxy serves github.com/pulumi/pulumi-kubernetes/provider/v4 only "
-        "as the pseudo-version v4.0.0-20260115033456-f47bc2d6f199 (a January 2026 commit, "
-        "k8s.io/* v0.33); no tagged release",
-    ),
-}
+
+class VersionMismatch(Exception):
+    """What requirements.txt pins is not what tools/engine builds."""
+
+
+def release_version(package: str, module_version: str, pinned: str | None) -> str:
+    """The version a command built from Go module version `module_version` is released as.
+
+    A tag is its own version. A pseudo-version is the commit build that `pinned` names,
+    when `pinned` is the build of exactly that commit (same commit time); there is no other
+    way to give it a release version, so anything else is a mismatch.
+    """
+    module_version = module_version.lstrip("v")
+    pseudo = PSEUDO_VERSION.match(module_version)
+    if not pseudo:
+        if pinned is not None and pinned != module_version:
+            raise VersionMismatch(f"requirements.txt pins {package}=={pinned} but tools/engine builds "
+                                  f"{module_version}: make the two agree")
+        return module_version
+    commit_time = datetime.strptime(pseudo.group(1), "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    build = COMMIT_BUILD.match(pinned or "")
+    if not build or int(build.group(2)) != int(commit_time.timestamp()):
+        raise VersionMismatch(
+            f"tools/engine builds {package} from commit {pseudo.group(2)} ({module_version}, "
+            f"committed {commit_time:%Y-%m-%d %H:%M:%S} UTC), but requirements.txt pins "
+            f"{package}=={pinned}, not that commit's build X.Y.Za{int(commit_time.timestamp())}"
+        )
+    return f"{build.group(1)}-alpha.{build.group(2)}"
 
 
 def requirement_pins(requirements: Path | None = None) -> dict[str, str]:
@@ -76,30 +94,26 @@ def module_version(module_dir: str, module: str) -> str:
 @dataclass(frozen=True)
 class Versions:
     pulumi_cli: str  # without the leading "v"
-    kubernetes_provider: str
+    kubernetes_provider_module: str  # the Go module version built
+    kubernetes_provider: str  # the release version it is stamped with (see release_version)
     kubernetes: str  # full release, e.g. 1.34.4
     etcd: str
     kwok: str
 
 
 def built_versions() -> Versions:
+    """What tools/engine builds; raises VersionMismatch where that is not what requirements.txt pins."""
+    pins = requirement_pins()
+    provider_module = module_version("kubernetes-provider", "github.com/pulumi/pulumi-kubernetes/provider/v4")
     return Versions(
-        pulumi_cli=module_version("pulumi", "github.com/pulumi/pulumi/pkg/v3").lstrip("v"),
-        kubernetes_provider=module_version(
-            "kubernetes-provider", "github.com/pulumi/pulumi-kubernetes/provider/v4"
-        ).lstrip("v"),
+        pulumi_cli=release_version(
+            "pulumi", module_version("pulumi", "github.com/pulumi/pulumi/pkg/v3"), pins.get("pulumi")),
+        kubernetes_provider_module=provider_module.lstrip("v"),
+        kubernetes_provider=release_version("pulumi-kubernetes", provider_module, pins.get("pulumi-kubernetes")),
         kubernetes=module_version("controlplane", "k8s.io/kubernetes").lstrip("v"),
         etcd=module_version("controlplane", "go.etcd.io/etcd/server/v3").lstrip("v"),
         kwok=module_version("kwok", "sigs.k8s.io/kwok").lstrip("v"),
     )
-
-
-def skew(package: str, pinned: str, built: str) -> str | None:
-    """Why `built` differs from `pinned`, if that exact pair is a declared skew."""
-    entry = KNOWN_SKEW.get(package)
-    if entry and entry[0] == pinned and entry[1] == built:
-        return entry[2]
-    return None
 
 
 def go_mod_dir(module: str, version: str, cwd: Path) -> Path:

@@ -1,0 +1,40 @@
+"""requirements.txt and the engine toolchain's Go modules name the same Pulumi releases.
+
+Checked from the files alone, so `make test` catches a pin moved without tools/engine (or
+the reverse) before `make e2e` builds anything; the e2e suite checks the built binaries.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.engine import versions
+
+PSEUDO = "v4.0.0-20260115033456-f47bc2d6f199"  # committed 2026-01-15 03:34:56 UTC = 1768448096
+
+
+def test_requirements_pin_what_the_engine_builds():
+    pins = versions.requirement_pins()
+    built = versions.built_versions()
+    assert built.pulumi_cli == pins["pulumi"]
+    assert built.kubernetes_provider == pins["pulumi-kubernetes"].replace("a", "-alpha.", 1)
+
+
+@pytest.mark.parametrize("module_version, pinned, release", [
+    ("v3.260.0", "3.260.0", "3.260.0"),
+    (PSEUDO, "4.25.0a1768448096", "4.25.0-alpha.1768448096"),
+    ("v1.2.3-0.20260115033456-f47bc2d6f199", "1.2.4a1768448096", "1.2.4-alpha.1768448096"),
+])
+def test_a_module_version_is_released_as_the_pinned_build_of_the_same_commit(module_version, pinned, release):
+    assert versions.release_version("pkg", module_version, pinned) == release
+
+
+@pytest.mark.parametrize("module_version, pinned, message", [
+    ("v3.260.0", "3.272.0", "requirements.txt pins pkg==3.272.0 but tools/engine builds 3.260.0"),
+    (PSEUDO, "4.34.2", "pins pkg==4.34.2, not that commit's build X.Y.Za1768448096"),
+    (PSEUDO, "4.25.0a1768448095", "from commit f47bc2d6f199"),
+    (PSEUDO, None, "committed 2026-01-15 03:34:56 UTC"),
+])
+def test_any_other_pair_is_a_mismatch_that_says_what_to_align(module_version, pinned, message):
+    with pytest.raises(versions.VersionMismatch, match=message):
+        versions.release_version("pkg", module_version, pinned)
