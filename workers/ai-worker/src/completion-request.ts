@@ -1,5 +1,6 @@
 /** Reads and strictly validates the body of POST /v1/complete (contract: CompletionRequest). */
 import { HttpError } from "./http";
+import { discardBody } from "./request-body";
 
 export interface CompletionRequest {
   module: string;
@@ -57,19 +58,11 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
   return { module: module as string, prompt: prompt as string };
 }
 
-/**
- * At most this many bytes of a body that is already too large are still read (and thrown
- * away) before the 413 is sent, as Go's net/http does: closing a connection with unread
- * request bytes makes the kernel reset it, and the client then loses the 413 (EPIPE or
- * ECONNRESET while it is still writing). Anything larger is cut off at once.
- */
-export const MAX_DISCARD_BYTES = 256 * 1024;
-
 /** Reads at most `limit` bytes, whether or not Content-Length is declared (chunked bodies). */
 async function readBodyText(request: Request, limit: number): Promise<string> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) {
-    await discardRest(request.body?.getReader(), 0);
+    if (request.body !== null) await discardBody(request.body.getReader());
     throw tooLarge(limit);
   }
   if (request.body === null) return "";
@@ -82,7 +75,7 @@ async function readBodyText(request: Request, limit: number): Promise<string> {
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await discardRest(reader, size);
+      await discardBody(reader, size);
       throw tooLarge(limit);
     }
     chunks.push(value);
@@ -99,17 +92,6 @@ async function readBodyText(request: Request, limit: number): Promise<string> {
   } catch {
     throw badRequest("request body is not valid UTF-8");
   }
-}
-
-/** Reads and drops the rest of a rejected body, up to MAX_DISCARD_BYTES in all, then cancels it. */
-async function discardRest(reader: ReadableStreamDefaultReader<Uint8Array> | undefined, read: number) {
-  if (reader === undefined) return;
-  while (read <= MAX_DISCARD_BYTES) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    read += value.byteLength;
-  }
-  await reader.cancel();
 }
 
 function badRequest(message: string): HttpError {

@@ -2,6 +2,7 @@
 import type { Env } from "./env";
 import { HttpError, describe, errorResponse } from "./http";
 import { log } from "./log";
+import { discardUnreadBody } from "./request-body";
 import { requestIdOf } from "./request-id";
 import { match } from "./router";
 import { routes } from "./routes";
@@ -25,6 +26,7 @@ export default {
       response = errorResponse(failure, requestId);
     }
     response.headers.set("x-request-id", requestId);
+    await discardUnreadBody(request);
 
     const level = response.status >= 500 ? "error" : response.status >= 400 ? "warn" : "info";
     log(level, "request", {

@@ -1,0 +1,23 @@
+/**
+ * A request body the Worker does not want must still be read before it answers: closing a
+ * connection with request bytes unread makes the kernel reset it, and a client that is still
+ * writing then gets EPIPE or ECONNRESET instead of the answer. Like Go's net/http, at most
+ * MAX_DISCARD_BYTES are read and dropped; a larger body is cut off (and that client may see
+ * the reset).
+ */
+export const MAX_DISCARD_BYTES = 256 * 1024;
+
+/** Reads and drops the rest of a body of which `read` bytes were already read, then cancels it. */
+export async function discardBody(reader: ReadableStreamDefaultReader<Uint8Array>, read = 0): Promise<void> {
+  while (read <= MAX_DISCARD_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    read += value.byteLength;
+  }
+  await reader.cancel();
+}
+
+/** Drops the body of a request that was answered without reading it (401, 404, 405, some 400s). */
+export async function discardUnreadBody(request: Request): Promise<void> {
+  if (request.body !== null && !request.bodyUsed) await discardBody(request.body.getReader());
+}
