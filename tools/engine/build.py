@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,8 +55,46 @@ def go_env() -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], cwd: Path) -> str:
-    return subprocess.run(cmd, cwd=cwd, env=go_env(), check=True, capture_output=True, text=True).stdout
+# Errors of reaching the Go module proxy, not of the code: worth another try on a cold machine.
+NETWORK_ERROR = re.compile(
+    r"dial tcp|i/o timeout|connection reset|unexpected EOF|TLS handshake|"
+    r"no such host|502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout"
+)
+ATTEMPTS = 3
+
+
+def go(args: list[str], cwd: Path, capture: bool = False, nice: bool = False) -> str:
+    """Runs the go command (its stderr shown as it comes), trying again when a module download
+    failed on the network; any other failure stops the build with go's own message."""
+    for attempt in range(1, ATTEMPTS + 1):
+        cmd = (["nice", "-n", "15"] if nice else []) + ["go", *args]
+        if capture:
+            process = subprocess.run(cmd, cwd=cwd, env=go_env(), capture_output=True, text=True)
+            sys.stderr.write(process.stderr)
+            stdout, stderr = process.stdout, process.stderr
+        else:  # a long build: show its download lines as they come
+            process = subprocess.Popen(cmd, cwd=cwd, env=go_env(), stderr=subprocess.PIPE, text=True)
+            lines = []
+            for line in process.stderr:
+                sys.stderr.write(line)
+                lines.append(line)
+            process.wait()
+            stdout, stderr = "", "".join(lines)
+        if process.returncode == 0:
+            return stdout
+        if attempt < ATTEMPTS and NETWORK_ERROR.search(stderr):
+            print(f"engine: go {args[0]}: network error; trying again ({attempt + 1}/{ATTEMPTS})",
+                  file=sys.stderr, flush=True)
+            time.sleep(10 * attempt)
+            continue
+        raise SystemExit(f"engine: `{' '.join(args)}` in {cwd.relative_to(versions.REPO_ROOT)} failed "
+                         f"(exit {process.returncode})")
+    raise AssertionError("unreachable")
+
+
+def go_mod_dir(module: str, version: str, cwd: Path) -> Path:
+    """The module cache directory of module@version (downloading it if needed)."""
+    return Path(json.loads(go(["mod", "download", "-json", f"{module}@{version}"], cwd, capture=True))["Dir"])
 
 
 # -- the components --------------------------------------------------------------------------
@@ -63,7 +102,7 @@ def run(cmd: list[str], cwd: Path) -> str:
 
 def copy_python_scripts(component: Component, v: versions.Versions) -> None:
     """The scripts the CLI distribution ships beside the Python language host, from sdk/v3."""
-    sdk = versions.go_mod_dir("github.com/pulumi/pulumi/sdk/v3", "v" + v.pulumi_cli, ENGINE / component.name)
+    sdk = go_mod_dir("github.com/pulumi/pulumi/sdk/v3", "v" + v.pulumi_cli, ENGINE / component.name)
     for source, name in [
         (sdk / "python" / "cmd" / "pulumi-language-python-exec", "pulumi-language-python-exec"),
         (sdk / "python" / "dist" / "pulumi-resource-pulumi-python", "pulumi-resource-pulumi-python"),
@@ -76,7 +115,7 @@ def copy_python_scripts(component: Component, v: versions.Versions) -> None:
 def provider_schema(component: Component, v: versions.Versions) -> None:
     """Upstream's main embeds schema-embed.json, which its release build generates from the
     schema.json the module ships by writing the provider version into it; do the same."""
-    module = versions.go_mod_dir(
+    module = go_mod_dir(
         "github.com/pulumi/pulumi-kubernetes/provider/v4", "v" + v.kubernetes_provider_module, ENGINE / component.name
     )
     shipped = module / "cmd" / "pulumi-resource-kubernetes"
@@ -92,7 +131,7 @@ def kwok_stages(component: Component, v: versions.Versions) -> None:
     """kwok plays Stages; kwokctl writes its defaults into kwok's config, so do the same
     with the stage files the kwok module ships: nodes become Ready and keep a heartbeat,
     pods become Running and Ready, complete, and go away when deleted."""
-    stages = versions.go_mod_dir("sigs.k8s.io/kwok", "v" + v.kwok, ENGINE / component.name) / "kustomize" / "stage"
+    stages = go_mod_dir("sigs.k8s.io/kwok", "v" + v.kwok, ENGINE / component.name) / "kustomize" / "stage"
     files = [
         stages / "node" / "fast" / "node-initialize.yaml",
         stages / "node" / "heartbeat" / "node-heartbeat.yaml",
@@ -185,16 +224,13 @@ def build(component: Component, v: versions.Versions, force: bool) -> dict:
     if component.prepare:
         component.prepare(component, v)
     output = BIN / component.output if component.output else BIN
-    cmd = [
-        "nice", "-n", "15", "go", "build", "-trimpath",
+    print(f"engine: building {component.name} ({', '.join(component.binaries)})", flush=True)
+    go([
+        "build", "-trimpath",
         "-ldflags", " ".join(["-s", "-w", *component.ldflags(v)]),
         "-o", str(output) + ("" if component.output else os.sep),
         *component.packages,
-    ]
-    print(f"engine: building {component.name} ({', '.join(component.binaries)})", flush=True)
-    result = subprocess.run(cmd, cwd=ENGINE / component.name, env=go_env())
-    if result.returncode != 0:
-        raise SystemExit(f"engine: building {component.name} failed (exit {result.returncode})")
+    ], ENGINE / component.name, nice=True)
     seconds = round(time.monotonic() - started, 1)
     (STAMPS / f"{component.name}.json").write_text(json.dumps({"fingerprint": stamp, "seconds": seconds}))
     return {"component": component.name, "built": True, "seconds": seconds}

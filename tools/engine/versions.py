@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -114,15 +113,6 @@ def built_versions() -> Versions:
         etcd=module_version("controlplane", "go.etcd.io/etcd/server/v3").lstrip("v"),
         kwok=module_version("kwok", "sigs.k8s.io/kwok").lstrip("v"),
     )
-
-
-def go_mod_dir(module: str, version: str, cwd: Path) -> Path:
-    """The module cache directory of module@version (downloading it if needed)."""
-    out = subprocess.run(
-        ["go", "mod", "download", "-json", f"{module}@{version}"],
-        cwd=cwd, check=True, capture_output=True, text=True,
-    ).stdout
-    return Path(json.loads(out)["Dir"])
 
 
 if __name__ == "__main__":
