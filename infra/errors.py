@@ -22,6 +22,14 @@ class ConfigError(PlatformError):
         super().__init__("\n".join(lines))
 
 
+class StackFileError(PlatformError):
+    """A stack config file that cannot be read as one."""
+
+    def __init__(self, stack: str, reason: str):
+        self.stack = stack
+        super().__init__(f"stack '{stack}': {reason}")
+
+
 class UnknownStackError(PlatformError):
     """A stack name that is malformed or has no stack config file."""
 

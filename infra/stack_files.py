@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from infra.stacks import PROJECT_ROOT, stack_file
+from infra.stacks import PROJECT_ROOT, load_stack_file
 
 SECRET_PLACEHOLDER = "[secret]"
 
@@ -61,7 +61,7 @@ def project_config(root: Path = PROJECT_ROOT) -> dict[str, str]:
 def read_stack_config(stack: str, root: Path = PROJECT_ROOT,
                       overrides: dict[str, Any] | None = None) -> StackConfigFile:
     """The config the engine would pass for `stack`, optionally with some keys replaced."""
-    document = yaml.safe_load(stack_file(stack, root).read_text()) or {}
+    document = load_stack_file(stack, root)
     values = {**(document.get("config") or {}), **(overrides or {})}
     values = {k: v for k, v in values.items() if v is not None}  # an override of None removes
     config = project_config(root)

@@ -8,9 +8,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.errors import UnknownStackError
+import yaml
+
+from infra.errors import StackFileError, UnknownStackError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_NAMESPACE = "platform"
 ENVIRONMENTS = ("staging", "production")
 _LABEL = r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?"
 _STACK_RE = re.compile(rf"^(?:(?P<component>{_LABEL})\.)?(?P<env>{_LABEL})$")
@@ -41,9 +44,34 @@ def discover_stacks(root: Path = PROJECT_ROOT) -> list[str]:
     return sorted(names, key=lambda n: ("." in n, n))
 
 
+def load_stack_file(stack: str, root: Path = PROJECT_ROOT) -> dict:
+    """The parsed stack config file, or one StackFileError saying what is wrong with it."""
+    path = stack_file(stack, root)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise StackFileError(stack, f"{path.name} is not valid YAML{where}: {problem}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
+        raise StackFileError(stack, f"{path.name} must be a mapping with a `config:` mapping")
+    return document
+
+
+def declares_config(stack: str, root: Path = PROJECT_ROOT) -> bool:
+    """Whether the stack file sets any `platform:` key (`pulumi stack init` leaves it with none)."""
+    try:
+        config = load_stack_file(stack, root).get("config") or {}
+    except StackFileError:
+        return True  # a stack of ours whose file is broken: parse_stack_name says how
+    return any(str(key).startswith(CONFIG_NAMESPACE + ":") for key in config)
+
+
 def parse_stack_name(stack: str, root: Path = PROJECT_ROOT) -> StackName:
     """Parse and check a stack name against the environments and the stack files present."""
-    valid = discover_stacks(root)
+    files = discover_stacks(root)
+    valid = [s for s in files if declares_config(s, root)]
     match = _STACK_RE.match(stack)
     if not match:
         raise UnknownStackError(stack, "malformed stack name (expected '<env>' or "
@@ -52,7 +80,13 @@ def parse_stack_name(stack: str, root: Path = PROJECT_ROOT) -> StackName:
     if name.env not in ENVIRONMENTS:
         raise UnknownStackError(stack, f"unknown environment '{name.env}' (environments: "
                                        f"{', '.join(ENVIRONMENTS)})", valid)
-    if stack not in valid:
+    if stack not in files:
         raise UnknownStackError(stack, f"no stack config file {stack_file(stack, root).name}",
                                 valid)
+    load_stack_file(stack, root)  # a broken file is reported as such
+    if stack not in valid:
+        raise UnknownStackError(
+            stack, f"{stack_file(stack, root).name} sets no {CONFIG_NAMESPACE}: keys (`pulumi stack "
+                   f"init` creates it so; start from the stack file of a component of the same kind)",
+            valid)
     return name

@@ -1,12 +1,15 @@
 """Stack names decide what a stack is; anything else is refused with the list of valid stacks."""
 from __future__ import annotations
 
+import re
+import shutil
+
 import pytest
 
-from infra.errors import UnknownStackError
+from infra.errors import StackFileError, UnknownStackError
 from infra.mock_engine import StackRun, run_stack
-from infra.stack_files import StackConfigFile
-from infra.stacks import StackName, discover_stacks, parse_stack_name
+from infra.stack_files import StackConfigFile, read_stack_config
+from infra.stacks import PROJECT_ROOT, StackName, discover_stacks, parse_stack_name
 
 from tests.conftest import ALL_STACKS
 
@@ -54,3 +57,35 @@ def test_an_unknown_stack_registers_nothing():
     with pytest.raises(UnknownStackError):
         run_stack("billing.staging", StackConfigFile(config={}, secret_keys=[]), run=attempt)
     assert attempt.resources == []
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """The project's Pulumi.yaml and stack files in a folder of their own."""
+    for path in PROJECT_ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def test_a_stack_file_left_empty_by_stack_init_is_refused_and_not_listed_as_valid(project_copy):
+    # What `pulumi stack init billing.staging` writes with the passphrase secrets provider.
+    (project_copy / "Pulumi.billing.staging.yaml").write_text("encryptionsalt: v1:abc=:v1:def:ghi==\n")
+    with pytest.raises(UnknownStackError) as caught:
+        parse_stack_name("billing.staging", project_copy)
+    message = str(caught.value)
+    assert message.startswith("stack 'billing.staging': Pulumi.billing.staging.yaml sets no platform: keys")
+    assert "Valid stacks: " + ", ".join(sorted(ALL_STACKS)) in message
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("config:\n  platform:kind: go-service\n   platform:port: 8080\n",
+     "Pulumi.billing.staging.yaml is not valid YAML (line 3, column 17): mapping values are not allowed here"),
+    ("- just\n- a list\n", "Pulumi.billing.staging.yaml must be a mapping with a `config:` mapping"),
+    ("config: [platform:kind]\n", "Pulumi.billing.staging.yaml must be a mapping with a `config:` mapping"),
+])
+def test_a_broken_stack_file_is_named_with_what_is_wrong(project_copy, content, reason):
+    (project_copy / "Pulumi.billing.staging.yaml").write_text(content)
+    with pytest.raises(StackFileError, match=re.escape(f"stack 'billing.staging': {reason}")):
+        parse_stack_name("billing.staging", project_copy)
+    with pytest.raises(StackFileError):
+        read_stack_config("billing.staging", project_copy)

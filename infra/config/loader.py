@@ -18,9 +18,9 @@ from infra.config.environment import EnvironmentConfig
 from infra.config.go_service import GoServiceConfig
 from infra.config.worker import WorkerConfig
 from infra.errors import ConfigError
+from infra.stacks import CONFIG_NAMESPACE as NAMESPACE
 from infra.stacks import StackName
 
-NAMESPACE = "platform"
 COMPONENT_KINDS: dict[str, type[BaseModel]] = {
     "go-service": GoServiceConfig,
     "cloudflare-worker": WorkerConfig,
