@@ -7,17 +7,26 @@
  */
 export const MAX_DISCARD_BYTES = 256 * 1024;
 
-/** Reads and drops the rest of a body of which `read` bytes were already read, then cancels it. */
+/**
+ * Reads and drops the rest of a body of which `read` bytes were already read, then cancels it.
+ * Never throws: a client that went away mid-body has nothing left to be answered.
+ */
 export async function discardBody(reader: ReadableStreamDefaultReader<Uint8Array>, read = 0): Promise<void> {
-  while (read <= MAX_DISCARD_BYTES) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    read += value.byteLength;
+  try {
+    while (read <= MAX_DISCARD_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The stream errored (the client aborted): there is nothing more to read.
   }
-  await reader.cancel();
 }
 
 /** Drops the body of a request that was answered without reading it (401, 404, 405, some 400s). */
 export async function discardUnreadBody(request: Request): Promise<void> {
-  if (request.body !== null && !request.bodyUsed) await discardBody(request.body.getReader());
+  if (request.body !== null && !request.bodyUsed && !request.body.locked) {
+    await discardBody(request.body.getReader());
+  }
 }

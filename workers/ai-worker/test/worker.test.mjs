@@ -51,6 +51,15 @@ function complete(worker, body, headers = AUTH) {
   });
 }
 
+/** Polls `condition` until it holds, failing after `timeoutMs` with what was awaited. */
+async function waitFor(condition, what, timeoutMs = 5000) {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** A chunked JSON body (no Content-Length): a completion whose prompt is `chunks` × 16 KiB. */
 function chunkedBody(chunks) {
   const encoder = new TextEncoder();
@@ -241,6 +250,29 @@ describe("with the real gateway", () => {
         assert.deepEqual(Object.fromEntries(statuses), { [expected]: 100 });
       });
     }
+
+    test("a client that gives up mid-body is still logged, and the Worker serves on", async () => {
+      const requestId = `aborted-${randomUUID()}`;
+      const abort = new AbortController();
+      const encoder = new TextEncoder();
+      let sent = 0;
+      const body = new ReadableStream({
+        async pull(controller) {
+          sent += 1;
+          if (sent === 1) return controller.enqueue(encoder.encode('{"prompt":"' + "x".repeat(16 * 1024)));
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          abort.abort(); // after the Worker answered 401 and is dropping the rest of the body
+        },
+      });
+      await fetch(`${worker.url}/v1/complete`, {
+        method: "POST", headers: { authorization: "Bearer wrong", ...JSON_TYPE, "x-request-id": requestId },
+        body, duplex: "half", signal: abort.signal,
+      }).then((response) => response.arrayBuffer()).catch(() => {});
+      await waitFor(() => worker.logsFor(requestId).length === 1, `a log line for ${requestId}`);
+      assert.equal(worker.logsFor(requestId)[0].status, 401);
+      const health = await call(worker, "GET", "/healthz");
+      assert.equal(health.status, 200);
+    });
   });
 
   describe("requires the API_TOKEN bearer token with 401 unauthorized", () => {
