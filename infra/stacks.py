@@ -61,32 +61,36 @@ def load_stack_file(stack: str, root: Path = PROJECT_ROOT) -> dict:
 
 def declares_config(stack: str, root: Path = PROJECT_ROOT) -> bool:
     """Whether the stack file sets any `platform:` key (`pulumi stack init` leaves it with none)."""
-    try:
-        config = load_stack_file(stack, root).get("config") or {}
-    except StackFileError:
-        return True  # a stack of ours whose file is broken: parse_stack_name says how
+    config = load_stack_file(stack, root).get("config") or {}
     return any(str(key).startswith(CONFIG_NAMESPACE + ":") for key in config)
+
+
+def valid_stacks(root: Path = PROJECT_ROOT) -> list[str]:
+    """The stacks to offer an operator: files that set `platform:` keys, and broken ones (their
+    own error says what to mend)."""
+    def valid(stack: str) -> bool:
+        try:
+            return declares_config(stack, root)
+        except StackFileError:
+            return True
+    return [s for s in discover_stacks(root) if valid(s)]
 
 
 def parse_stack_name(stack: str, root: Path = PROJECT_ROOT) -> StackName:
     """Parse and check a stack name against the environments and the stack files present."""
-    files = discover_stacks(root)
-    valid = [s for s in files if declares_config(s, root)]
     match = _STACK_RE.match(stack)
     if not match:
         raise UnknownStackError(stack, "malformed stack name (expected '<env>' or "
-                                       "'<component>.<env>', lower-case)", valid)
+                                       "'<component>.<env>', lower-case)", valid_stacks(root))
     name = StackName(env=match["env"], component=match["component"])
     if name.env not in ENVIRONMENTS:
         raise UnknownStackError(stack, f"unknown environment '{name.env}' (environments: "
-                                       f"{', '.join(ENVIRONMENTS)})", valid)
-    if stack not in files:
-        raise UnknownStackError(stack, f"no stack config file {stack_file(stack, root).name}",
-                                valid)
-    load_stack_file(stack, root)  # a broken file is reported as such
-    if stack not in valid:
+                                       f"{', '.join(ENVIRONMENTS)})", valid_stacks(root))
+    path = stack_file(stack, root)
+    if not path.exists():
+        raise UnknownStackError(stack, f"no stack config file {path.name}", valid_stacks(root))
+    if not declares_config(stack, root):  # a broken file raises StackFileError here
         raise UnknownStackError(
-            stack, f"{stack_file(stack, root).name} sets no {CONFIG_NAMESPACE}: keys (`pulumi stack "
-                   f"init` creates it so; start from the stack file of a component of the same kind)",
-            valid)
+            stack, f"{path.name} sets no {CONFIG_NAMESPACE}: keys (`pulumi stack init` creates it "
+                   f"so; start from the stack file of a component of the same kind)", valid_stacks(root))
     return name

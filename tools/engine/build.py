@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,32 +65,31 @@ ATTEMPTS = 3
 
 
 def go(args: list[str], cwd: Path, capture: bool = False, nice: bool = False) -> str:
-    """Runs the go command (its stderr shown as it comes), trying again when a module download
-    failed on the network; any other failure stops the build with go's own message."""
-    for attempt in range(1, ATTEMPTS + 1):
-        cmd = (["nice", "-n", "15"] if nice else []) + ["go", *args]
-        if capture:
-            process = subprocess.run(cmd, cwd=cwd, env=go_env(), capture_output=True, text=True)
-            sys.stderr.write(process.stderr)
-            stdout, stderr = process.stdout, process.stderr
-        else:  # a long build: show its download lines as they come
-            process = subprocess.Popen(cmd, cwd=cwd, env=go_env(), stderr=subprocess.PIPE, text=True)
-            lines = []
+    """Runs the go command, its stderr shown as it comes (and stdout returned if `capture`),
+    trying again when a module download failed on the network; any other failure stops the
+    build with go's own message."""
+    cmd = (["nice", "-n", "15"] if nice else []) + ["go", *args]
+    attempt = 1
+    while True:
+        with tempfile.TemporaryFile("w+") as out:  # a file, not a pipe: no deadlock with stderr
+            process = subprocess.Popen(cmd, cwd=cwd, env=go_env(), stdout=out if capture else None,
+                                       stderr=subprocess.PIPE, text=True)
+            stderr = []
             for line in process.stderr:
                 sys.stderr.write(line)
-                lines.append(line)
+                stderr.append(line)
             process.wait()
-            stdout, stderr = "", "".join(lines)
+            out.seek(0)
+            stdout = out.read()
         if process.returncode == 0:
             return stdout
-        if attempt < ATTEMPTS and NETWORK_ERROR.search(stderr):
-            print(f"engine: go {args[0]}: network error; trying again ({attempt + 1}/{ATTEMPTS})",
-                  file=sys.stderr, flush=True)
-            time.sleep(10 * attempt)
-            continue
-        raise SystemExit(f"engine: `{' '.join(args)}` in {cwd.relative_to(versions.REPO_ROOT)} failed "
-                         f"(exit {process.returncode})")
-    raise AssertionError("unreachable")
+        if attempt == ATTEMPTS or not NETWORK_ERROR.search("".join(stderr)):
+            raise SystemExit(f"engine: `{' '.join(args)}` in {cwd.relative_to(versions.REPO_ROOT)} failed "
+                             f"(exit {process.returncode})")
+        attempt += 1
+        print(f"engine: go {args[0]}: network error; trying again ({attempt}/{ATTEMPTS})",
+              file=sys.stderr, flush=True)
+        time.sleep(10 * (attempt - 1))
 
 
 def go_mod_dir(module: str, version: str, cwd: Path) -> Path:

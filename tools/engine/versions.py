@@ -116,5 +116,9 @@ def built_versions() -> Versions:
 
 
 if __name__ == "__main__":
+    try:
+        built = built_versions().__dict__
+    except VersionMismatch as mismatch:
+        raise SystemExit(f"versions: {mismatch}") from None
     print(json.dumps({"pins": requirement_pins(), "kubernetes_minor": kubernetes_minor(),
-                      "built": built_versions().__dict__}, indent=2))
+                      "built": built}, indent=2))
