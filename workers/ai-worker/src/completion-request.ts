@@ -1,6 +1,5 @@
 /** Reads and strictly validates the body of POST /v1/complete (contract: CompletionRequest). */
 import { HttpError } from "./http";
-import { discardBody } from "./request-body";
 
 export interface CompletionRequest {
   module: string;
@@ -61,10 +60,7 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
 /** Reads at most `limit` bytes, whether or not Content-Length is declared (chunked bodies). */
 async function readBodyText(request: Request, limit: number): Promise<string> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) {
-    if (request.body !== null) await discardBody(request.body.getReader());
-    throw tooLarge(limit);
-  }
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
   if (request.body === null) return "";
 
   const reader = request.body.getReader();
@@ -75,7 +71,7 @@ async function readBodyText(request: Request, limit: number): Promise<string> {
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await discardBody(reader, size);
+      reader.releaseLock(); // the Worker's entry drops the rest before answering
       throw tooLarge(limit);
     }
     chunks.push(value);
