@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.harness import BIN_DIR, REPO_ROOT, Workspace
+from tests.e2e.harness import BIN_DIR, E2E_BUILD, REPO_ROOT, Workspace
 from tools.cluster import Cluster
 
-E2E_BUILD = REPO_ROOT / "build" / "e2e"
 # Figures for the summary at the end of the run (benchmarks, not assertions).
 FIGURES: dict[str, str] = {}
 

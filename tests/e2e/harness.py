@@ -21,6 +21,8 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = REPO_ROOT / "tools" / "engine" / "bin"
+# Where a run keeps its cluster and figures; E2E_BUILD_DIR lets two runs share a machine.
+E2E_BUILD = Path(os.environ.get("E2E_BUILD_DIR") or REPO_ROOT / "build" / "e2e").resolve()
 
 
 class PulumiFailed(AssertionError):

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import REPO_ROOT
+from tests.e2e.harness import E2E_BUILD, REPO_ROOT
 from tools.cluster import Cluster, ClusterError
 from tools.cluster.cluster import pid_alive
 
-BUILD = REPO_ROOT / "build" / "e2e"
+BUILD = E2E_BUILD
 
 
 def processes_under(directory: Path) -> list[int]:

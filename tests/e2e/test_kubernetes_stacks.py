@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import stacks_of_kind
-from tests.e2e.harness import REPO_ROOT, Workspace, rendered_objects
+from tests.e2e.harness import E2E_BUILD, REPO_ROOT, Workspace, rendered_objects
 from tests.e2e.kube_objects import (RolloutWatch, deployment_rolled_out, differences, object_path,
                                     ready_pods, resource_versions, wait_for)
 from tools.cluster import Cluster
@@ -91,8 +91,8 @@ def session(workspace: Workspace, cluster: Cluster, tmp_path_factory) -> Session
     s = Session(workspace, cluster, tmp_path_factory.mktemp("e2e-out"))
     yield s
     timings = {"up_seconds": s.up_seconds, "render_seconds": s.render_seconds}
-    (REPO_ROOT / "build" / "e2e").mkdir(parents=True, exist_ok=True)
-    (REPO_ROOT / "build" / "e2e" / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    E2E_BUILD.mkdir(parents=True, exist_ok=True)
+    (E2E_BUILD / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
 
 
 # Steps every later one builds on: once one fails, the rest fail at once, naming it, instead of

@@ -6,9 +6,9 @@ Each component is one Go module of ours under tools/engine/ (go.mod, go.sum and
 a few lines of glue) that requires the upstream module and builds its
 commands. A component is rebuilt only when its inputs (go.mod, go.sum, our
 sources, the Go version) changed since the binaries in bin/ were made; a warm
-run takes a second. Builds run under `nice` with a Go build cache of their own
-(build/engine/gocache) so that they neither starve nor are disturbed by other
-Go work on the machine.
+run takes a second. Builds run under `nice` so that they do not starve other
+work, with Go's shared build cache (`go env GOCACHE`, or $GOCACHE): it is
+content-addressed, so a fresh checkout on a machine that built before reuses it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import versions  # noqa: E402
 ENGINE = versions.ENGINE_DIR
 BIN = versions.BIN_DIR
 STAMPS = BIN / ".stamps"
-GOCACHE = Path(os.environ.get("ENGINE_GOCACHE", versions.REPO_ROOT / "build" / "engine" / "gocache"))
 
 
 @dataclass
@@ -50,7 +49,6 @@ class Component:
 
 def go_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["GOCACHE"] = str(GOCACHE)
     env["GOFLAGS"] = "-mod=readonly -buildvcs=false"
     env.setdefault("GOTOOLCHAIN", "local")
     return env
@@ -187,6 +185,12 @@ COMPONENTS = [
         sources=["go.mod", "go.sum", "cmd/etcd/main.go"],
     ),
     Component(
+        name="s3",
+        packages=["github.com/versity/versitygw/cmd/versitygw"],
+        binaries=["versitygw"],
+        sources=["go.mod", "go.sum"],
+    ),
+    Component(
         name="kwok",
         packages=["sigs.k8s.io/kwok/cmd/kwok"],
         binaries=["kwok", "kwok-stages.yaml"],
@@ -272,7 +276,6 @@ def main(argv: list[str]) -> int:
 
     BIN.mkdir(parents=True, exist_ok=True)
     STAMPS.mkdir(exist_ok=True)
-    GOCACHE.mkdir(parents=True, exist_ok=True)
     try:
         v = versions.built_versions()
     except versions.VersionMismatch as mismatch:
