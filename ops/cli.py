@@ -15,7 +15,9 @@ from infra.errors import PlatformError
 from ops.errors import OpsError
 
 # In the order `platform --help` lists them.
-COMMANDS: list[str] = []
+COMMANDS: list[str] = [
+    "stacks", "preview", "up", "history", "scale", "rollback", "drift", "destroy",
+]
 
 
 class Parser(argparse.ArgumentParser):

@@ -83,10 +83,12 @@ class Engine:
 
     def backend_url(self) -> Optional[str]:
         """The backend the CLI is logged in to, or None."""
-        try:
-            return self.workspace.who_am_i().url
-        except auto.CommandError:
-            return None
+        if not hasattr(self, "_backend_url"):
+            try:
+                self._backend_url = self.workspace.who_am_i().url
+            except auto.CommandError:
+                self._backend_url = None
+        return self._backend_url
 
     def require_backend(self) -> str:
         url = self.backend_url()

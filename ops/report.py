@@ -68,6 +68,7 @@ class Report:
     policies: list[PolicyResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    failed: bool = False  # the engine stopped: a program error, a policy violation, ...
 
     @property
     def changed_steps(self) -> list[Step]:
@@ -93,7 +94,7 @@ class Report:
         return {"stack": self.stack, "counts": self.counts,
                 "steps": [{**asdict(s), "replaces": s.replaces} for s in self.changed_steps],
                 "policies": [asdict(p) for p in self.policies],
-                "errors": self.errors, "warnings": self.warnings}
+                "errors": self.errors, "warnings": self.warnings, "failed": self.failed}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Report":
@@ -101,7 +102,8 @@ class Report:
                       [FieldChange(**f) for f in s.get("fields", [])]) for s in data.get("steps", [])]
         return cls(stack=data.get("stack", ""), steps=steps, counts=dict(data.get("counts") or {}),
                    policies=[PolicyResult(**p) for p in data.get("policies", [])],
-                   errors=list(data.get("errors", [])), warnings=list(data.get("warnings", [])))
+                   errors=list(data.get("errors", [])), warnings=list(data.get("warnings", [])),
+                   failed=bool(data.get("failed", False)))
 
 
 def _lookup(values: Any, path: str) -> Any:

@@ -1,0 +1,87 @@
+"""`platform scale STACK --min N --max M [--dry-run]`: change one Go service's autoscaling
+bounds, validated before anything runs, written into its stack file, applied to that stack only."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ops.errors import OpsError
+from ops.operate import confirm, policy_packs, preview, update
+from ops.session import Session
+from ops.stack_file import StackFile
+from ops.validate import check_quota, validated
+
+SCALING = "platform:scaling"
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("scale", help="set one Go service's min/max replicas")
+    parser.add_argument("stack", metavar="STACK")
+    parser.add_argument("--min", type=int, dest="min_replicas", metavar="N", help="HPA minimum")
+    parser.add_argument("--max", type=int, dest="max_replicas", metavar="M", help="HPA maximum")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the config change and the preview; change nothing")
+    parser.add_argument("--yes", action="store_true", help="do not ask (CI)")
+    parser.set_defaults(run=run)
+
+
+def preview_summary(report) -> str:
+    if report.failed:
+        return "preview failed:\n  " + "\n  ".join(report.errors)
+    lines = [f"{len(report.changed_steps)} resource(s) would change:" if report.has_changes else "no changes"]
+    for step in report.changed_steps:
+        fields = ", ".join(f"{f.path}: {f.old} -> {f.new}" for f in step.fields)
+        lines.append(f"  {step.op} {step.type} {step.name}" + (f" ({fields})" if fields else ""))
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    session = Session.from_args(args)
+    info = session.stack(args.stack)
+    if info.kind != "go-service":
+        raise OpsError(f"stack '{info.name}' is a {info.kind} stack: `platform scale` sets the "
+                       "replicas of a Go service (a Worker scales by itself)")
+    if args.min_replicas is None and args.max_replicas is None:
+        raise OpsError("say what to change: --min N and/or --max M")
+
+    stack_file = StackFile(session.project.stack_file(info.name))
+    scaling = dict(stack_file.plain().get(SCALING) or {})
+    if args.min_replicas is not None:
+        scaling["min_replicas"] = args.min_replicas
+    if args.max_replicas is not None:
+        scaling["max_replicas"] = args.max_replicas
+    candidate = validated(session.project, info, {SCALING: scaling})  # the program's own rules
+    check_quota(session.project, info, candidate)
+    for key in ("min_replicas", "max_replicas"):
+        if key in scaling:
+            stack_file.set(SCALING, [key], scaling[key])
+    if not stack_file.changed():
+        session.err.write(f"{info.name}: already at min {candidate.scaling.min_replicas}, "
+                          f"max {candidate.scaling.max_replicas}; nothing to do\n")
+        return 0
+
+    packs = policy_packs(session, None, False)
+    if args.dry_run or not args.yes:
+        session.out.write(stack_file.diff())
+        with tempfile.TemporaryDirectory() as folder:
+            candidate_file = Path(folder) / stack_file.path.name
+            stack_file.write(candidate_file)
+            plan = preview(session, info, config_file=candidate_file, packs=packs, quiet=True)
+        session.out.write(preview_summary(plan) + "\n")
+        if args.dry_run:
+            return 1 if plan.failed else 0
+        if plan.failed:
+            raise OpsError(f"preview of '{info.name}' failed; nothing was changed")
+        confirm(session, f"scale stack '{info.name}'?", yes=False)
+
+    stack_file.write()
+    try:
+        outputs = update(session, info, packs=packs, message=f"scale to min {candidate.scaling.min_replicas}, "
+                                                            f"max {candidate.scaling.max_replicas}")
+    except BaseException:
+        stack_file.path.write_text(stack_file.original)  # the file says what the stack runs
+        session.err.write(f"{stack_file.path.name} is left as it was\n")
+        raise
+    session.out.write(f"{info.name}: min_replicas {outputs.get('min_replicas')}, "
+                      f"max_replicas {outputs.get('max_replicas')}\n")
+    return 0

@@ -1,0 +1,84 @@
+"""Preview and update one stack, showing progress and collecting what the engine did.
+
+Every command that changes a stack goes through here, so each runs the same checks first
+(the environment is deployed; for a change, the stack is neither locked nor half-updated)
+and the policy pack in the same way.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+from pulumi import automation as auto
+
+from ops.engine import engine_reason, outputs_plain
+from ops.errors import OpsError
+from ops.progress import Progress
+from ops.project import StackInfo
+from ops.report import Report, ReportBuilder
+from ops.session import Session
+
+POLICY_PACK = "policy"  # the project's CrossGuard pack, run by every preview and update
+
+
+def policy_packs(session: Session, wanted: Optional[list[str]], disabled: bool) -> list[str]:
+    """The policy packs to run: those asked for, else the project's own when it has one."""
+    if disabled:
+        return []
+    if wanted:
+        return [str(Path(p).resolve()) for p in wanted]
+    pack = session.project.root / POLICY_PACK
+    return [str(pack)] if (pack / "PulumiPolicy.yaml").is_file() else []
+
+
+def _events(*callbacks):
+    def on_event(event: auto.EngineEvent) -> None:
+        for callback in callbacks:
+            callback(event)
+    return on_event
+
+
+def preview(session: Session, info: StackInfo, *, refresh: bool = False,
+            config_file: Optional[Path] = None, packs: Optional[list[str]] = None,
+            quiet: bool = False, expect_no_changes: bool = False) -> Report:
+    """The engine's plan for `info` (the report holds its errors when it failed)."""
+    session.require_environment(info)
+    stack = session.engine.select(info.name, create=True)
+    builder = ReportBuilder(info.name)
+    progress = Progress(session.err, info.name, preview=True)
+    try:
+        stack.preview(on_event=_events(builder) if quiet else _events(builder, progress),
+                      refresh=refresh or None, policy_packs=packs or None,
+                      config_file=str(config_file) if config_file else None,
+                      expect_no_changes=expect_no_changes or None, color="never")
+    except auto.CommandError as error:
+        if not builder.report.errors:
+            builder.report.errors.append(engine_reason(error))
+        builder.report.failed = True
+    return builder.report
+
+
+def update(session: Session, info: StackInfo, *, refresh: bool = False,
+           packs: Optional[list[str]] = None, message: Optional[str] = None) -> dict:
+    """`up` of one stack with progress lines; returns its outputs, secrets masked."""
+    session.require_environment(info)
+    stack = session.engine.select(info.name, create=True)
+    session.require_clean(stack)
+    progress = Progress(session.err, info.name, preview=False)
+    with session.engine.errors(info.name):
+        result = stack.up(on_event=progress, refresh=refresh or None, policy_packs=packs or None,
+                          message=message, show_secrets=False, color="never")
+    return outputs_plain(result.outputs)
+
+
+def confirm(session: Session, question: str, yes: bool) -> None:
+    """Proceed only with --yes, or with an explicit yes at a terminal."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise OpsError(f"{question}: pass --yes to proceed without a terminal")
+    session.err.write(f"{question} [y/N] ")
+    session.err.flush()
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise OpsError("cancelled: nothing was changed")
