@@ -56,8 +56,9 @@ class FileStore(Store):
         folder = self.root / prefix
         if not folder.is_dir():
             return []
+        # gocloud's file blobs keep their metadata in `<name>.attrs` beside each object.
         return sorted(str(p.relative_to(self.root)).replace(os.sep, "/")
-                      for p in folder.rglob("*") if p.is_file())
+                      for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".attrs"))
 
     def read(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
