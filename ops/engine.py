@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,24 +25,26 @@ from ops.project import Project
 ENGINE_ROOT = Path(__file__).resolve().parent.parent / "tools" / "engine"
 PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# The SDK warns when the CLI dies mid-stream; the command's own error says it better.
+warnings.filterwarnings("ignore", message="Error in event stream", category=UserWarning)
 
 
 class StackLocked(OpsError):
     """Another update holds the stack's lock."""
 
 
-def command_output(error: auto.CommandError) -> tuple[str, str]:
-    """(stdout, stderr) of a failed CLI command (the SDK keeps only their printed form)."""
+def command_output(error: auto.CommandError) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a failed CLI command (the SDK keeps only their printed form)."""
     text = str(error)
-    match = re.search(r"\n stdout: (?P<out>.*)\n stderr: (?P<err>.*)\Z", text, re.S)
+    match = re.search(r"\n code: (?P<code>-?\d+)\n stdout: (?P<out>.*)\n stderr: (?P<err>.*)\Z", text, re.S)
     if not match:
-        return "", text
-    return _ANSI.sub("", match["out"]), _ANSI.sub("", match["err"])
+        return 1, "", text
+    return int(match["code"]), _ANSI.sub("", match["out"]), _ANSI.sub("", match["err"])
 
 
 def engine_reason(error: auto.CommandError) -> str:
     """The lines of a failed command's output that say why it failed."""
-    stdout, stderr = command_output(error)
+    code, stdout, stderr = command_output(error)
     lines = []
     for line in (stderr + "\n" + stdout).splitlines():
         text = line.strip()
@@ -52,6 +55,9 @@ def engine_reason(error: auto.CommandError) -> str:
             lines.append(text if text.startswith("error:") else "  " + text)
     if not lines:
         lines = [l.strip() for l in stderr.splitlines() if l.strip()][-5:]
+    if not lines:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        lines = [f"the Pulumi CLI {how} before saying why"]
     seen: list[str] = []
     for line in lines:  # the CLI repeats the program's error in its summary
         if line not in seen:

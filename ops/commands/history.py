@@ -54,6 +54,7 @@ def run(args) -> int:
                              if v not in (None, {}))
         changes = " ".join(f"{k}={v}" for k, v in sorted(update.resource_changes.items()) if v)
         session.out.write(f"{update.version:>4}  {update.kind:<8} {update.result:<11} {started} "
-                          f"{took:>5}  {changes}\n      {settings}"
-                          + (f"\n      {update.message}" if update.message else "") + "\n")
+                          f"{took:>5}  {changes}\n"
+                          + (f"      {settings}\n" if settings else "")
+                          + (f"      {update.message}\n" if update.message else ""))
     return 0

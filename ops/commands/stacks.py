@@ -18,7 +18,10 @@ def add_parser(subparsers) -> None:
 
 def last_updates(session: Session, names: list[str]) -> dict[str, dict[str, Any]]:
     """Per stack the backend holds: its last update (version, time, result)."""
-    engine = session.engine
+    try:
+        engine = session.engine
+    except OpsError:  # no Pulumi CLI here: the repository's view alone
+        return {}
     if not engine.backend_url():
         return {}
     deployed = session.deployed()
@@ -55,7 +58,7 @@ def run(args) -> int:
     width = max(len(s.name) for s in stacks)
     for row in rows:
         last = row["last_update"]
-        text = "" if not session.engine.backend_url() else (
+        text = "" if not updates else (
             "not in the backend" if last is None else
             f"update {last['version']} {last['kind']} {last['result']} at {last['time']}")
         session.out.write(f"{row['stack']:<{width}}  {row['kind']:<17}  {row['environment']:<10}  {text}\n")
