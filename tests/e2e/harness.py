@@ -32,6 +32,13 @@ class PulumiFailed(AssertionError):
         super().__init__(f"`pulumi {' '.join(args)}` exited {result.returncode}:\n{self.output[-6000:]}")
 
 
+class PlatformFailed(AssertionError):
+    def __init__(self, args: list[str], result: subprocess.CompletedProcess):
+        self.result = result
+        super().__init__(f"`platform {' '.join(args)}` exited {result.returncode}:\n"
+                         f"{(result.stdout + result.stderr)[-6000:]}")
+
+
 def tracked_files(root: Path) -> list[str]:
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -64,6 +71,9 @@ class Workspace:
     # Secret config values of each stack, decrypted: they must never show up in plain text in state.
     secret_values: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    # Another backend than the file backend in `backend` (e.g. an s3:// URL), and what it needs.
+    backend_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(cls, base: Path, kubeconfig: Path) -> "Workspace":
@@ -83,7 +93,7 @@ class Workspace:
         env.update({
             "PATH": f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}",
             "PULUMI_HOME": str(self.home),
-            "PULUMI_BACKEND_URL": f"file://{self.backend}",
+            "PULUMI_BACKEND_URL": self.backend_url or f"file://{self.backend}",
             "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
             "KUBECONFIG": str(self.kubeconfig),
             "PULUMI_SKIP_UPDATE_CHECK": "true",
@@ -94,7 +104,21 @@ class Workspace:
         })
         for var in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE_FILE", "VIRTUAL_ENV"):
             env.pop(var, None)
+        env.update(self.extra_env)
         return env
+
+    def platform(self, *args: str, check: bool = True, timeout: float = 900,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """The operator's command `platform`, run in this workspace's copy of the project (its
+        own `ops` and `infra` first on the path)."""
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-m", "ops", *args], cwd=self.root,
+                                env={**self.env(), "PYTHONPATH": str(self.root), **(env or {})},
+                                capture_output=True, text=True, timeout=timeout)
+        self.timings.setdefault("platform " + " ".join(args[:2]), round(time.monotonic() - started, 1))
+        if check and result.returncode != 0:
+            raise PlatformFailed(list(args), result)
+        return result
 
     def pulumi(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         cmd = [str(BIN_DIR / "pulumi"), *args, "--non-interactive", "--color=never"]

@@ -1,0 +1,83 @@
+"""An S3-compatible object store on loopback (Versity's gateway over a folder), the shared
+state backend a team uses, for the e2e suite."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.e2e.harness import BIN_DIR
+
+BUCKET = "platform-state"
+REGION = "us-east-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ObjectStore:
+    directory: Path
+    access_key: str = field(default_factory=lambda: "e2e" + secrets.token_hex(6))
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(20))
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def backend_url(self) -> str:
+        """The URL `pulumi login` takes for this store: the CLI's object-store backend wants a
+        custom endpoint, path-style addressing (no bucket subdomains on loopback) and a region."""
+        return (f"s3://{BUCKET}?endpoint={self.endpoint}&s3ForcePathStyle=true"
+                f"&region={REGION}")
+
+    def credentials(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                "AWS_REGION": REGION}
+
+    def start(self, timeout: float = 30) -> "ObjectStore":
+        root = self.directory / "root"
+        (root / BUCKET).mkdir(parents=True, exist_ok=True)  # each folder of the root is a bucket
+        self.port = _free_port()
+        log = open(self.directory / "versitygw.log", "wb")
+        self.process = subprocess.Popen(
+            [str(BIN_DIR / "versitygw"), "--port", f"127.0.0.1:{self.port}", "posix", str(root)],
+            env={"ROOT_ACCESS_KEY_ID": self.access_key, "ROOT_SECRET_ACCESS_KEY": self.secret_key,
+                 "PATH": "/usr/bin:/bin"},
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"versitygw exited {self.process.returncode}:\n"
+                                   + (self.directory / "versitygw.log").read_text()[-3000:])
+            try:
+                urllib.request.urlopen(self.endpoint, timeout=1)
+                return self
+            except urllib.error.HTTPError:  # answering (403 without credentials): up
+                return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"versitygw did not answer on {self.endpoint} within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
