@@ -4,6 +4,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from infra.config import docs
+from infra.config.common import model_in
 from infra.stacks import PROJECT_ROOT
 
 
@@ -16,7 +17,7 @@ def test_docs_config_md_is_generated_from_the_models():
 def test_every_config_key_is_described():
     def walk(model: type[BaseModel]):
         for name, field in model.model_fields.items():
-            nested = docs._model_in(field.annotation)
+            nested = model_in(field.annotation)
             assert field.description or (nested and nested.__doc__), \
                 f"{model.__name__}.{name} has no description"
             if nested:

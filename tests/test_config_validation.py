@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
 from infra.errors import ConfigError
+from infra.stacks import PROJECT_ROOT
 
 GATEWAY = "api-gateway.staging"
 WORKER = "ai-worker.staging"
@@ -183,3 +185,58 @@ def test_the_message_is_one_readable_block_without_python_internals(failing_run)
                        "  - platform:port: Input should be a valid integer, unable to parse "
                        "string as an integer")
     assert "Traceback" not in message and "pydantic" not in message
+
+
+def readme_example_of_every_problem_at_once() -> str:
+    """The error block the README shows under "reports every problem at once"."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    blocks = re.findall(r"```\n(error: stack .*?)```", readme, flags=re.S)
+    assert len(blocks) == 1, "the README shows one example of a config error"
+    return blocks[0].rstrip("\n")
+
+
+def test_the_readme_example_reports_both_of_its_problems(failing_run):
+    # A port below 1024 (a field problem) together with min_available equal to min_replicas
+    # (a cross-field problem): pydantic alone stops at the first and never runs the second.
+    error, registered = failing_run(GATEWAY, port=80, min_available=3,
+                                    scaling={"min_replicas": 3, "max_replicas": 4})
+    assert f"error: {error}" == readme_example_of_every_problem_at_once()
+    assert registered == []
+
+
+CROSS_FIELD_WITH_FIELD_PROBLEMS = {
+    "nested_cross_field_beside_a_top_level_field": (
+        GATEWAY, {"port": 80, "scaling": {"min_replicas": 3, "max_replicas": 2}},
+        {"platform:port", "platform:scaling.max_replicas"}),
+    "cross_field_of_a_model_with_a_bad_field_of_its_own": (
+        GATEWAY, {"scaling": {"min_replicas": 3, "max_replicas": 2,
+                              "target_cpu_utilization": 5}},
+        {"platform:scaling.target_cpu_utilization", "platform:scaling.max_replicas"}),
+    "cross_field_inside_a_list_item_beside_a_bad_field": (
+        GATEWAY, {"port": 80, "peers": [{"namespace": "db", "cidr": "10.0.0.0/8",
+                                         "ports": [5432]}]},
+        {"platform:port", "platform:peers[0].namespace"}),
+    "environment_zone_rule_beside_a_bad_namespace": (
+        ENV, {"namespace": "Bad_Name", "base_domain": "staging.example.org"},
+        {"platform:namespace", "platform:base_domain"}),
+    "worker_reachability_beside_a_bad_date": (
+        WORKER, {"compatibility_date": "someday", "routes": []},
+        {"platform:compatibility_date", "platform:routes"}),
+}
+
+
+@pytest.mark.parametrize("stack, overrides, keys", CROSS_FIELD_WITH_FIELD_PROBLEMS.values(),
+                         ids=CROSS_FIELD_WITH_FIELD_PROBLEMS.keys())
+def test_cross_field_problems_are_reported_with_field_problems(failing_run, stack, overrides,
+                                                                keys):
+    error, registered = failing_run(stack, **overrides)
+    assert {key for key, _ in error.problems} == keys, str(error)
+    assert registered == []
+
+
+def test_a_cross_field_rule_that_reads_an_invalid_key_says_nothing(failing_run):
+    # min_replicas is invalid, so whether min_available is below it cannot be judged: the
+    # operator sees the one problem to fix, not a verdict against a value they did not write.
+    error, _ = failing_run(GATEWAY, min_available=5,
+                           scaling={"min_replicas": "many", "max_replicas": 4})
+    assert [key for key, _ in error.problems] == ["platform:scaling.min_replicas"]

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
+import typing
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -24,6 +25,14 @@ class ConfigModel(BaseModel):
     """Unknown keys are errors (a typo must not be silently ignored)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field's type holds (also when optional), or None."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def matching(pattern: str, what: str, max_length: int | None = None):

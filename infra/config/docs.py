@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from infra.config.common import model_in
 from infra.config.environment import EnvironmentConfig
 from infra.config.go_service import GoServiceConfig
 from infra.config.loader import NAMESPACE
@@ -36,13 +37,6 @@ def _type_name(annotation: Any) -> str:
     if origin in (list, dict):
         return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
     return getattr(annotation, "__name__", str(annotation))
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    for candidate in (annotation, *typing.get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
 
 
 def _default(field) -> str:
@@ -70,7 +64,7 @@ def rows(model: type[BaseModel], example: Any, prefix: list[str]) -> list[str]:
     out = []
     for name, field in model.model_fields.items():
         path = prefix + [name]
-        nested = _model_in(field.annotation)
+        nested = model_in(field.annotation)
         key = f"`{NAMESPACE}:{'.'.join(path)}`"
         type_name = nested.__name__ if nested else _type_name(field.annotation)
         description = (field.description or (nested.__doc__ or "").strip().split("\n")[0])

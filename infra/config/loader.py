@@ -10,10 +10,10 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Union
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from pulumi.runtime import config as runtime_config
 
-from infra.config.common import InvalidKey
+from infra.config.common import InvalidKey, model_in
 from infra.config.environment import EnvironmentConfig
 from infra.config.go_service import GoServiceConfig
 from infra.config.worker import WorkerConfig
@@ -78,14 +78,102 @@ def load_config(stack: StackName, raw: RawConfig | None = None) -> StackConfig:
     raw = raw if raw is not None else read_raw_config()
     model = model_for(stack, raw)
     problems = _secret_hygiene(model, raw)
-    try:
-        config = model.model_validate(raw.values)
-    except ValidationError as error:
-        problems += [_describe(e) for e in error.errors()]
-        config = None
+    config, invalid = validate_whole(model, raw.values)
+    problems += invalid
     if problems:
         raise ConfigError(str(stack), problems)
     return config
+
+
+Location = tuple  # a key's location below the namespace: field names, list indices, map keys
+
+
+def validate_whole(model: type[BaseModel], data: Any,
+                   at: Location = ()) -> tuple[BaseModel | None, list[tuple[str, str]]]:
+    """The validated model, or every problem: field problems and cross-field problems together.
+
+    pydantic runs a model's cross-field checks (`model_validator(mode="after")`) only once every
+    field is valid, so one bad field would hide every broken cross-field rule. When validation
+    fails, each field is validated on its own (nested models recursively, so their cross-field
+    checks run too), and the model's cross-field checks then run on the fields that are valid;
+    a check that reads an invalid field is skipped, since its verdict would rest on a value
+    the operator has to change anyway.
+    """
+    try:
+        return model.model_validate(data), []
+    except ValidationError as error:
+        if not isinstance(data, dict):
+            return None, [_describe(e, at) for e in error.errors()]
+    problems: list[tuple[str, str]] = []
+    valid: dict[str, Any] = {}
+    for name in sorted(set(data) - set(model.model_fields), key=str):
+        problems.append(_key(at + (name,), "unknown key"))
+    for name, field in model.model_fields.items():
+        if name not in data:
+            if field.is_required():
+                problems.append(_key(at + (name,), "required key is missing"))
+            else:
+                valid[name] = field.get_default(call_default_factory=True)
+            continue
+        value, field_problems = _validate_field(model, name, data[name], at + (name,))
+        problems += field_problems
+        if not field_problems:
+            valid[name] = value
+    partial = model.model_construct(**valid)
+    for name in set(model.model_fields) - set(valid):
+        partial.__dict__.pop(name, None)  # reading it raises AttributeError: the check is skipped
+    for check in model.__pydantic_decorators__.model_validators.values():
+        if check.info.mode != "after":
+            continue
+        try:
+            check.func(partial)
+        except AttributeError:  # the check reads a field that is invalid
+            continue
+        except ValueError as error:
+            problems.append(_broken_rule(error, at))
+    return None, problems
+
+
+def _validate_field(model: type[BaseModel], name: str, value: Any,
+                    at: Location) -> tuple[Any, list[tuple[str, str]]]:
+    """One field of `model`: its type and constraints, then the model's validators of it."""
+    annotation = model.model_fields[name].annotation
+    nested = model_in(annotation)
+    if nested is not None and isinstance(value, dict):
+        return validate_whole(nested, value, at)
+    items = model_in(*typing.get_args(annotation)) if typing.get_origin(annotation) is list else None
+    if items is not None and isinstance(value, list):
+        results = [validate_whole(items, item, at + (index,)) for index, item in enumerate(value)]
+        problems = [problem for _, item_problems in results for problem in item_problems]
+        if problems:
+            return None, problems
+    try:
+        value = _field_adapter(model, name).validate_python(value)
+        for validator in model.__pydantic_decorators__.field_validators.values():
+            if name in validator.info.fields and validator.info.mode == "after":
+                value = validator.func(value)
+    except ValidationError as error:
+        return None, [_describe(e, at) for e in error.errors()]
+    except ValueError as error:
+        return None, [_broken_rule(error, at)]
+    return value, []
+
+
+def _broken_rule(error: ValueError, at: Location) -> tuple[str, str]:
+    """A validator's own error: an InvalidKey names the key below `at` that must change."""
+    if isinstance(error, InvalidKey):
+        return _key(at + tuple(error.key.split(".")), error.reason)
+    return _key(at, str(error))
+
+
+_ADAPTERS: dict[tuple[type, str], TypeAdapter] = {}
+
+
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter:
+    if (model, name) not in _ADAPTERS:
+        field = model.model_fields[name]
+        _ADAPTERS[model, name] = TypeAdapter(typing.Annotated[field.annotation, field])
+    return _ADAPTERS[model, name]
 
 
 def secret_keys_of(model: type[BaseModel]) -> set[str]:
@@ -115,8 +203,8 @@ def _secret_hygiene(model: type[BaseModel], raw: RawConfig) -> list[tuple[str, s
     return problems
 
 
-def _describe(error: dict) -> tuple[str, str]:
-    loc = list(error["loc"])
+def _describe(error: dict, at: Location = ()) -> tuple[str, str]:
+    loc = list(at) + list(error["loc"])
     reason = error["msg"]
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, InvalidKey):
@@ -128,6 +216,11 @@ def _describe(error: dict) -> tuple[str, str]:
         reason = "unknown key"
     elif error["type"] == "missing":
         reason = "required key is missing"
+    return _key(tuple(loc), reason)
+
+
+def _key(loc: Location, reason: str) -> tuple[str, str]:
+    """The full config key of a location (`platform:scaling.min_replicas`, `callers[0]`)."""
     path = ""
     for part in loc:
         if part == "[key]":  # pydantic's marker for a bad mapping key: the key is named already
