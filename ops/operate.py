@@ -72,12 +72,17 @@ def update(session: Session, info: StackInfo, *, refresh: bool = False,
     return outputs_plain(result.outputs)
 
 
+def can_ask(yes: bool, what: str) -> None:
+    """Without --yes a change needs a terminal to ask at: refuse before any work is done."""
+    if not yes and not sys.stdin.isatty():
+        raise OpsError(f"{what} asks before changing anything: pass --yes to proceed without a terminal")
+
+
 def confirm(session: Session, question: str, yes: bool) -> None:
     """Proceed only with --yes, or with an explicit yes at a terminal."""
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise OpsError(f"{question}: pass --yes to proceed without a terminal")
+    can_ask(yes, question)
     session.err.write(f"{question} [y/N] ")
     session.err.flush()
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):

@@ -7,7 +7,7 @@ they are gone, the environment's deletion protection is lifted and it is destroy
 from __future__ import annotations
 
 from ops.errors import OpsError
-from ops.operate import confirm
+from ops.operate import can_ask, confirm
 from ops.progress import Progress
 from ops.session import Session
 
@@ -20,6 +20,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    if not getattr(args, "dry_run", False):
+        can_ask(args.yes, "`platform destroy`")
     session = Session.from_args(args)
     info = session.stack(args.stack)
     stack = session.engine.select(info.name)

@@ -16,7 +16,7 @@ from ops.commands.history import stack_outputs
 from ops.commands.scale import preview_summary
 from ops.errors import OpsError
 from ops.history import Update, restored_config, rollback_target
-from ops.operate import confirm, policy_packs, preview, update
+from ops.operate import can_ask, confirm, policy_packs, preview, update
 from ops.session import Session
 from ops.stack_file import StackFile
 
@@ -106,6 +106,8 @@ def restore_state(session: Session, info, stack: auto.Stack, target: Update, upd
 
 
 def run(args) -> int:
+    if not getattr(args, "dry_run", False):
+        can_ask(args.yes, "`platform rollback`")
     session = Session.from_args(args)
     info = session.stack(args.stack)
     stack = session.engine.select(info.name)  # a stack never deployed is refused here

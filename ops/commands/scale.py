@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from ops.errors import OpsError
-from ops.operate import confirm, policy_packs, preview, update
+from ops.operate import can_ask, confirm, policy_packs, preview, update
 from ops.session import Session
 from ops.stack_file import StackFile
 from ops.validate import check_quota, validated
@@ -52,6 +52,8 @@ def run(args) -> int:
         scaling["max_replicas"] = args.max_replicas
     candidate = validated(session.project, info, {SCALING: scaling})  # the program's own rules
     check_quota(session.project, info, candidate)
+    if not args.dry_run:
+        can_ask(args.yes, "`platform scale`")
     for key in ("min_replicas", "max_replicas"):
         if key in scaling:
             stack_file.set(SCALING, [key], scaling[key])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ops.commands.preview import add_policy_options
 from ops.errors import OpsError
-from ops.operate import confirm, policy_packs, preview, update
+from ops.operate import can_ask, confirm, policy_packs, preview, update
 from ops.session import Session
 
 
@@ -19,6 +19,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    if not getattr(args, "dry_run", False):
+        can_ask(args.yes, "`platform up`")
     session = Session.from_args(args)
     info = session.stack(args.stack)
     packs = policy_packs(session, args.policy_pack, args.no_policy)
