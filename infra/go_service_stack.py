@@ -1,12 +1,12 @@
 """`<component>.<env>` stacks of kind go-service: one GoService in the environment's namespace."""
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import pulumi
 
 from components.go_service import Caller, GoService, GoServiceArgs, ImageBuild, Peer
+from infra.build_context import context_digest
 from infra.config.common import repo_file
 from infra.config.go_service import GoServiceConfig
 from infra.config.loader import reveal
@@ -15,21 +15,13 @@ from infra.providers import docker_provider, kubernetes_provider
 from infra.stacks import StackName
 
 
-def context_digest(context: str) -> str:
-    """A tag that changes exactly when a file in the build context changes."""
-    digest = hashlib.sha256()
-    root = repo_file(context)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def _image(config: GoServiceConfig):
     if config.image.ref is not None:
         return config.image.ref
     build = config.image.build
     return ImageBuild(context=build.context, dockerfile=build.dockerfile,
-                      repository=build.repository, tag=context_digest(build.context),
+                      repository=build.repository,
+                      tag=context_digest(repo_file(build.context), build.dockerfile),
                       platform=build.platform)
 
 
