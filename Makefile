@@ -56,9 +56,9 @@ gateway: go ## Build the api-gateway static binary
 render: venv worker ## Render every stack offline into build/render (no credentials needed)
 	$(PY) -m infra.render
 
-test: venv worker go ## Run the whole test suite (Go, Worker, Python)
-	$(MAKE) -C $(GATEWAY) test GO=$(GO)
-	cd $(WORKER) && npm test
+test: venv worker go ## Run the whole test suite (static checks, Go, Worker, Python)
+	$(MAKE) -C $(GATEWAY) vet test GO=$(GO)
+	cd $(WORKER) && npm run --silent typecheck && npm test
 	$(PY) -m pytest
 
 bench: venv worker go ## Benchmarks: per-stack render time/memory, gateway throughput

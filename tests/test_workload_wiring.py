@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -32,18 +33,37 @@ def status(url: str) -> int:
         return error.code
 
 
+SECRET_VALUE = "test-secret"
+
+
 def pod_environment(folder: Path, files_dir: Path, port: int) -> tuple[dict[str, str], dict]:
-    """The container's environment as the Deployment declares it, files as the pod mounts them."""
+    """The container's environment as the Deployment declares it, with every mounted ConfigMap
+    and Secret written below `files_dir` the way the kubelet would project them (a secret's
+    value stands as SECRET_VALUE: the render never holds it)."""
     deployment = yaml.safe_load((folder / f"deployment-{folder_service(folder)}.yaml").read_text())
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    env = {e["name"]: e.get("value", "test-secret") for e in container["env"]}
-    for mount in container["volumeMounts"]:
-        if mount["name"] == "files":
-            config_map = yaml.safe_load(next(folder.glob("configmap-*.yaml")).read_text())
-            for name, content in config_map["data"].items():
-                (files_dir / name).write_text(content)
-            env = {k: v.replace(mount["mountPath"], str(files_dir)) for k, v in env.items()}
+    env = {e["name"]: e["value"] if "value" in e else SECRET_VALUE for e in container["env"]}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        if "configMap" in volume:
+            source, name = "configmap", volume["configMap"]["name"]
+        elif "secret" in volume:
+            source, name = "secret", volume["secret"]["secretName"]
+        else:
+            continue  # scratch space (emptyDir): nothing to project
+        manifest = yaml.safe_load((folder / f"{source}-{name}.yaml").read_text())
+        data = {**manifest.get("data", {}), **manifest.get("stringData", {})}
+        if source == "secret":
+            data = {key: SECRET_VALUE for key in data}
+        items = volume.get(source if source == "secret" else "configMap", {}).get("items")
+        paths = {item["key"]: item["path"] for item in items} if items else {k: k for k in data}
+        local = files_dir / mount["name"]
+        for key, path in paths.items():
+            (local / path).parent.mkdir(parents=True, exist_ok=True)
+            (local / path).write_text(data[key])
+        env = {k: v.replace(mount["mountPath"], str(local)) for k, v in env.items()}
     env["PORT"] = str(port)  # the manifest's port is checked below; locally any free port
     return env, {"pod": pod, "container": container}
 
@@ -93,26 +113,51 @@ def test_go_service_serves_its_probes_and_drains_within_the_grace_period(
     assert drain <= took < pod["terminationGracePeriodSeconds"]
 
 
-def wrangler() -> dict:
-    return tomllib.loads((PROJECT_ROOT / "workers" / "ai-worker" / "wrangler.toml").read_text())
+def worker_source(stack: str) -> Path:
+    """The Worker's source folder, found from the stack's own config: the nearest folder above
+    its bundle that holds a wrangler.toml."""
+    bundle = PROJECT_ROOT / read_stack_config(stack).config["platform:bundle"]
+    for folder in bundle.parents:
+        if (folder / "wrangler.toml").is_file():
+            return folder
+        if folder == PROJECT_ROOT:
+            break
+    pytest.fail(f"stack {stack}: no wrangler.toml above its bundle {bundle}")
+
+
+def wrangler(folder: Path) -> dict:
+    return tomllib.loads((folder / "wrangler.toml").read_text())
 
 
 @pytest.mark.parametrize("stack", WORKER_STACKS)
 def test_worker_stack_uploads_the_bundle_the_worker_tests_build(stack):
     config = read_stack_config(stack).config
-    worker_dir = PROJECT_ROOT / "workers" / stack.split(".")[0]
-    package = (worker_dir / "package.json").read_text()
-    bundle = Path(config["platform:bundle"])
-    assert bundle == Path("workers") / stack.split(".")[0] / wrangler()["main"]
-    assert f"--outfile={wrangler()['main']}" in package
+    folder = worker_source(stack)
+    main = wrangler(folder)["main"]
+    assert PROJECT_ROOT / config["platform:bundle"] == folder / main
+    assert f"--outfile={main}" in (folder / "package.json").read_text()
 
 
 @pytest.mark.parametrize("stack", WORKER_STACKS)
-def test_worker_stack_matches_the_workers_runtime_settings_and_bindings(rendered, stack):
+def test_worker_stack_matches_the_workers_runtime_settings_and_bindings(stack):
     config = read_stack_config(stack).config
-    local = wrangler()
+    folder = worker_source(stack)
+    local = wrangler(folder)
     assert config["platform:compatibility_date"] == local["compatibility_date"]
-    assert local.get("compatibility_flags", []) == []
-    assert config["platform:ai_binding"] == local["ai"]["binding"]
-    assert set(json.loads(config["platform:vars"])) == set(local["vars"])
-    assert set(json.loads(config["platform:secrets"])) == {"API_TOKEN"}
+    assert json.loads(config.get("platform:compatibility_flags", "[]")) == \
+        local.get("compatibility_flags", [])
+    assert config.get("platform:ai_binding") == local.get("ai", {}).get("binding")
+    assert set(json.loads(config.get("platform:vars", "{}"))) == set(local.get("vars", {}))
+
+
+@pytest.mark.parametrize("stack", WORKER_STACKS)
+def test_every_binding_a_worker_stack_sets_is_one_its_bundle_reads(stack):
+    """A binding the code never reads is a typo in the stack file (or dead config)."""
+    config = read_stack_config(stack).config
+    bundle = (PROJECT_ROOT / config["platform:bundle"]).read_text()
+    names = [*json.loads(config.get("platform:vars", "{}")),
+             *json.loads(config.get("platform:secrets", "{}"))]
+    if config.get("platform:ai_binding"):
+        names.append(config["platform:ai_binding"])
+    unread = [name for name in names if not re.search(rf"\.{name}\b", bundle)]
+    assert not unread, f"stack {stack} binds {unread}, which {config['platform:bundle']} never reads"

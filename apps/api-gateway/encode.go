@@ -95,7 +95,6 @@ func formatProblems(problems map[string]string) string {
 // Contract error codes (components.schemas.Error.properties.error.properties.code).
 const (
 	codeBadRequest          = "bad_request"
-	codeUnauthorized        = "unauthorized"
 	codeNotFound            = "not_found"
 	codePayloadTooLarge     = "payload_too_large"
 	codeMethodNotAllowed    = "method_not_allowed"

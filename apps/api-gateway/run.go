@@ -35,7 +35,7 @@ Configured through environment variables:
 // requests (in-flight and new) are served for SHUTDOWN_DRAIN so load balancers can stop
 // routing here, then the server stops accepting and waits up to SHUTDOWN_TIMEOUT for
 // in-flight requests.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 

@@ -67,7 +67,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	defer cancel()
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"api-gateway"}, envFrom(env), nil, logs, logs) }()
+	go func() { done <- run(ctx, []string{"api-gateway"}, envFrom(env), logs) }()
 
 	waitForReady(t, base+"/readyz", 5*time.Second)
 	if status, body := getStatus(t, base+"/v1/modules/classify"); status != 200 || body["name"] != "classify" {
@@ -124,7 +124,7 @@ func TestRunRefusesToStartWithBadConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := &syncBuffer{}
-			err := run(t.Context(), append([]string{"api-gateway"}, tt.args...), envFrom(tt.env), nil, out, out)
+			err := run(t.Context(), append([]string{"api-gateway"}, tt.args...), envFrom(tt.env), out)
 			if err == nil {
 				t.Fatal("run started")
 			}
@@ -137,7 +137,7 @@ func TestRunRefusesToStartWithBadConfig(t *testing.T) {
 
 func TestRunHelpListsEveryVariable(t *testing.T) {
 	out := &syncBuffer{}
-	if err := run(t.Context(), []string{"api-gateway", "-help"}, envFrom(nil), nil, out, out); err != nil {
+	if err := run(t.Context(), []string{"api-gateway", "-help"}, envFrom(nil), out); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"PORT", "CATALOG_PATH", "WORKER_URL", "WORKER_API_TOKEN", "WORKER_TIMEOUT",
