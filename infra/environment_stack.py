@@ -20,12 +20,13 @@ def pod_security_version() -> str:
 def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
     provider = kubernetes_provider(stack, config.kubernetes.context)
     quota, defaults = config.quota, config.container_defaults
+    hard_quota = {"requests.cpu": quota.requests_cpu, "requests.memory": quota.requests_memory,
+                  "limits.cpu": quota.limits_cpu, "limits.memory": quota.limits_memory,
+                  "pods": str(quota.pods)}
     environment = Environment(stack.env, EnvironmentArgs(
         namespace=config.namespace,
         pod_security_version=pod_security_version(),
-        quota={"requests.cpu": quota.requests_cpu, "requests.memory": quota.requests_memory,
-               "limits.cpu": quota.limits_cpu, "limits.memory": quota.limits_memory,
-               "pods": str(quota.pods)},
+        quota=hard_quota,
         container_defaults={
             "default": {"cpu": defaults.limit_cpu, "memory": defaults.limit_memory},
             "defaultRequest": {"cpu": defaults.request_cpu, "memory": defaults.request_memory}},
@@ -43,4 +44,5 @@ def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
         cloudflare_zone_name=config.cloudflare.zone_name,
         base_domain=config.base_domain)
     # The namespace output follows the created object, so a component stack waits for it.
-    return {**settings.exports(), "namespace": environment.namespace}
+    # The quota is for the policy pack: it holds each component's HPA to it (policy/).
+    return {**settings.exports(), "namespace": environment.namespace, "quota": hard_quota}

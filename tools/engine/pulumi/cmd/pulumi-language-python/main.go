@@ -12,8 +12,16 @@
 // with that script.
 //
 // It reports no required packages: the engine then resolves each provider
-// when the program first uses it (from $PATH, see tools/engine/env.sh) and
-// never tries to download one.
+// when the program first uses it (from $PATH, where the operator puts
+// tools/engine/bin) and never tries to download one.
+//
+// It also runs plugins written in Python (RunPlugin), as upstream's host does:
+// a policy pack (`pulumi preview --policy-pack DIR`: the engine finds this host
+// on $PATH and asks it to run DIR, see NewPolicyAnalyzer in sdk/v3) runs as
+// `python -u -m pulumi.policy ENGINE DIR`, behind sdk/v3's PolicyProxy, which
+// receives the stack's configuration first and hands it to the pack in its
+// environment (PULUMI_STACK, PULUMI_PROJECT, PULUMI_CONFIG, ...); any other
+// plugin directory runs its __main__.py.
 package main
 
 import (
@@ -28,6 +36,8 @@ import (
 	"strconv"
 	"syscall"
 
+	sdk "github.com/pulumi/pulumi/sdk/v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/cmdutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/version"
@@ -96,7 +106,8 @@ type languageHost struct {
 	tracing       string
 }
 
-// options maps the runtime options of Pulumi.yaml onto the toolchain's.
+// options maps the runtime options of Pulumi.yaml (or PulumiPolicy.yaml,
+// PulumiPlugin.yaml) onto the toolchain's.
 func options(info *pulumirpc.ProgramInfo) (toolchain.PythonOptions, error) {
 	opts := toolchain.PythonOptions{Root: info.GetRootDirectory(), ProgramDir: info.GetProgramDirectory()}
 	raw := info.GetOptions().AsMap()
@@ -282,4 +293,132 @@ func (h *languageHost) arguments(req *pulumirpc.RunRequest) []string {
 	add("organization", req.GetOrganization())
 	args = append(args, req.GetInfo().GetEntryPoint())
 	return append(args, req.GetArgs()...)
+}
+
+// RunPlugin runs a plugin written in Python from its directory, streaming its
+// output and exit code back to the engine, as upstream's host does.
+func (h *languageHost) RunPlugin(
+	req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer,
+) error {
+	ctx := server.Context()
+	if req.GetAttachDebugger() {
+		return errors.New("attaching a debugger to a plugin is not supported by this language host")
+	}
+	info := req.GetInfo()
+	opts, err := options(info)
+	if err != nil {
+		return err
+	}
+	isPolicyPack := req.GetKind() == string(apitype.AnalyzerPlugin)
+	if !isPolicyPack && opts.Virtualenv == "" && opts.Toolchain == toolchain.Pip {
+		// Upstream runs other plugins only from a virtualenv of their own, `venv` by default.
+		opts.Virtualenv = "venv"
+	}
+	tc, err := toolchain.ResolveToolchain(opts)
+	if err != nil {
+		return err
+	}
+
+	var args []string
+	if isPolicyPack {
+		// The arguments pulumi.policy expects: the engine's address, then the pack's folder.
+		args = append([]string{"-u", "-m", "pulumi.policy"}, req.GetArgs()...)
+		args = append(args, info.GetProgramDirectory())
+	} else {
+		mainPy := filepath.Join(info.GetProgramDirectory(), "__main__.py")
+		if _, err := os.Stat(mainPy); err != nil {
+			return fmt.Errorf("plugin %s has no __main__.py: this language host runs plugins from "+
+				"their __main__.py only", info.GetProgramDirectory())
+		}
+		args = append([]string{info.GetProgramDirectory()}, req.GetArgs()...)
+	}
+	cmd, err := tc.Command(ctx, args...)
+	if err != nil {
+		return err
+	}
+
+	closer, stdout, stderr, err := rpcutil.MakeRunPluginStreams(server, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+
+	// Policy packs have always run from their own folder; other plugins from the caller's.
+	cmd.Dir = req.GetPwd()
+	var proxy *sdk.PolicyProxy
+	if isPolicyPack {
+		cmd.Dir = info.GetProgramDirectory()
+		// The engine sends the stack's name and configuration to the analyzer after it
+		// started; the pack reads them from its environment at start-up. The proxy answers
+		// the engine first, then starts the pack with them and forwards every other call.
+		proxy, stdout, err = sdk.NewPolicyProxy(ctx, stdout)
+		if err != nil {
+			return fmt.Errorf("starting the policy pack proxy: %w", err)
+		}
+		config, err := proxy.AwaitConfiguration(ctx)
+		if err != nil {
+			return fmt.Errorf("receiving the stack configuration for the policy pack: %w", err)
+		}
+		if config != nil {
+			env, err := policyPackEnv(config)
+			if err != nil {
+				return err
+			}
+			cmd.Env = append(cmd.Env, env...)
+		}
+	}
+	cmd.Env = append(cmd.Env, req.GetEnv()...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("problem executing plugin program (could not run language executor): %w", err)
+	}
+	if proxy != nil {
+		err = proxy.Attach(ctx, cmd) // returns when the pack exits
+	} else {
+		err = cmd.Wait()
+	}
+	if err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			if status, ok := exitErr.Sys().(syscall.WaitStatus); ok {
+				return server.Send(&pulumirpc.RunPluginResponse{
+					Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: int32(status.ExitStatus())},
+				})
+			}
+			return fmt.Errorf("plugin exited unexpectedly: %w", exitErr)
+		}
+		return fmt.Errorf("running the plugin: %w", err)
+	}
+	return closer.Close()
+}
+
+// policyPackEnv is the stack context a Python policy pack reads from its
+// environment when it starts (pulumi_policy configures the SDK from it).
+func policyPackEnv(config *pulumirpc.AnalyzerStackConfigureRequest) ([]string, error) {
+	var env []string
+	add := func(key, value string) {
+		if value != "" {
+			env = append(env, key+"="+value)
+		}
+	}
+	add("PULUMI_ORGANIZATION", config.GetOrganization())
+	add("PULUMI_PROJECT", config.GetProject())
+	add("PULUMI_STACK", config.GetStack())
+	add("PULUMI_DRY_RUN", strconv.FormatBool(config.GetDryRun()))
+	if config.GetConfig() != nil {
+		encoded, err := json.Marshal(config.GetConfig())
+		if err != nil {
+			return nil, fmt.Errorf("serializing the stack configuration for the policy pack: %w", err)
+		}
+		add("PULUMI_CONFIG", string(encoded))
+	}
+	if keys := config.GetConfigSecretKeys(); len(keys) > 0 {
+		encoded, err := json.Marshal(keys)
+		if err != nil {
+			return nil, fmt.Errorf("serializing the secret configuration keys: %w", err)
+		}
+		add("PULUMI_CONFIG_SECRET_KEYS", string(encoded))
+	}
+	return env, nil
 }

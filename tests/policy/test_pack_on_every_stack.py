@@ -1,0 +1,37 @@
+"""The whole pack passes on every stack of the repository, as the mock engine renders it, and
+it stands apart from the program it judges."""
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from infra.stacks import PROJECT_ROOT
+from policy.pack import POLICIES
+from tests.conftest import ALL_STACKS
+from tests.policy.engine_view import pack_violations, stack_resources
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_every_stack_passes_the_whole_pack(repo_renderer, stack):
+    run = repo_renderer.run(stack)
+    resources = stack_resources(run, repo_renderer._outputs_of)
+    assert resources, "the stack registered nothing to judge"
+    assert pack_violations(POLICIES, resources) == []
+
+
+def test_the_pack_imports_nothing_from_the_program():
+    # It must hold any stack to the rules, including one written without our components.
+    for module in sorted((PROJECT_ROOT / "policy").glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in {"infra", "components", "ops"}, \
+                    f"{module.name} imports {name}"
+
+
+def test_every_policy_has_a_unique_name_and_a_description():
+    names = [p.name for p in POLICIES]
+    assert len(names) == len(set(names))
+    assert all(p.description for p in POLICIES)
