@@ -1,14 +1,14 @@
 """What a component stack may know of its environment: the environment stack's outputs.
 
-The reference is resolved before any other resource is registered, so a component stack
-whose environment is missing or incomplete fails with one clear message and creates nothing.
+A component stack awaits these outputs before it registers any other resource, so one whose
+environment stack lacks them fails with one clear message and creates nothing. (An environment
+stack that does not exist at all is refused by the engine itself: `unknown stack`.)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
 import pulumi
-from pulumi.runtime.sync_await import _sync_await
 
 from infra import naming
 from infra.errors import PlatformError
@@ -31,11 +31,13 @@ class EnvironmentSettings:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def read_environment(stack: StackName, organization: str) -> EnvironmentSettings:
+async def read_environment(stack: StackName, organization: str) -> EnvironmentSettings:
     qualified = naming.environment_stack_reference(organization, stack.env)
     reference = pulumi.StackReference(qualified)
-    # The same blocking wait the SDK uses for synchronous invokes: the values exist already.
-    outputs = _sync_await(reference.outputs.future()) or {}
+    outputs = {}
+    for setting in fields(EnvironmentSettings):
+        details = await reference.get_output_details(setting.name)
+        outputs[setting.name] = details.value if details.value is not None else details.secret_value
     missing = [f.name for f in fields(EnvironmentSettings) if not outputs.get(f.name)]
     if missing:
         raise PlatformError(

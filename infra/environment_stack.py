@@ -17,7 +17,7 @@ def pod_security_version() -> str:
     return "v" + (PROJECT_ROOT / "tools" / "kubernetes-version").read_text().strip()
 
 
-def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
+async def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
     provider = kubernetes_provider(stack, config.kubernetes.context)
     quota, defaults = config.quota, config.container_defaults
     hard_quota = {"requests.cpu": quota.requests_cpu, "requests.memory": quota.requests_memory,

@@ -25,8 +25,8 @@ def _image(config: GoServiceConfig):
                       platform=build.platform)
 
 
-def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
-    environment = read_environment(stack, config.organization)
+async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
+    environment = await read_environment(stack, config.organization)
     providers = [kubernetes_provider(stack, environment.kubernetes_context)]
     if config.image.build is not None:
         providers.append(docker_provider(stack))

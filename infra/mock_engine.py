@@ -13,7 +13,6 @@ from typing import Any, Callable, Optional
 
 import pulumi
 from pulumi.runtime import mocks, rpc, settings
-from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from infra.stack_files import StackConfigFile
@@ -142,14 +141,22 @@ def run_stack(stack: str, config: StackConfigFile,
         raise LookupError(f"stack reference '{name}' cannot be resolved here")
 
     the_mocks = _Mocks(run, resolve_stack or no_references)
-    settings.ROOT.set(None)
     pulumi.runtime.set_all_config(dict(config.config), list(config.secret_keys))
     pulumi.runtime.set_mocks(the_mocks, project=PROJECT, stack=stack, preview=True,
                              monitor=_RecordingMonitor(the_mocks), organization=organization)
+    # set_mocks leaves a finished root stack behind; the program runs in a stack of its own,
+    # started as the CLI's language host starts it (`run_in_stack`), so `pulumi.run` works.
+    settings.ROOT.set(None)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: runpy.run_module("infra", run_name="__main__")))
-    root = settings.get_root_resource()
+    roots = []
+
+    def program() -> None:
+        roots.append(settings.get_root_resource())
+        runpy.run_module("infra", run_name="__main__")
+
+    _sync_await(pulumi.runtime.run_in_stack(program))
+    (root,) = roots
     for name, value in sorted(root.outputs.items()):
         resolved, secret = _resolve_output(value)
         run.outputs[name] = resolved

@@ -21,5 +21,6 @@ def main() -> None:
     stack = parse_stack_name(pulumi.get_stack())
     config = load_config(stack)  # raises one ConfigError before anything is registered
     builder = importlib.import_module(BUILDERS[type(config).__name__])
-    for name, value in builder.build(stack, config).items():
-        pulumi.export(name, value)
+    # A builder is a coroutine: a component stack awaits its environment stack's outputs
+    # before it registers anything. `pulumi.run` awaits it and exports the mapping it returns.
+    pulumi.run(lambda: builder.build(stack, config))

@@ -37,8 +37,8 @@ def check_in_zone(stack: StackName, config: WorkerConfig, env: EnvironmentSettin
         raise ConfigError(str(stack), problems)
 
 
-def build(stack: StackName, config: WorkerConfig) -> dict[str, Any]:
-    environment = read_environment(stack, config.organization)
+async def build(stack: StackName, config: WorkerConfig) -> dict[str, Any]:
+    environment = await read_environment(stack, config.organization)
     check_in_zone(stack, config, environment)
     bundle = bundle_of(config)
     script_name = naming.worker_script_name(stack)
