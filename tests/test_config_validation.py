@@ -147,6 +147,10 @@ WORKER_RULES = {
                               "is not a Worker version id"),
     "secrets_must_be_pulumi_secrets": ({"secrets": {"API_TOKEN": "plain-text"}}, "secrets",
                                        "holds secrets in plain text"),
+    "the_api_token_is_required": ({"secrets": {}}, "secrets.API_TOKEN",
+                                  "required (set it with pulumi config set --secret"),
+    "the_api_token_is_required_beside_other_secrets": ({"secrets": {"OTHER": SECRET}},
+                                                       "secrets.API_TOKEN", "required"),
     "sampling_is_a_ratio": ({"observability": {"head_sampling_rate": 2}},
                             "observability.head_sampling_rate", "less than or equal to 1"),
 }

@@ -67,6 +67,7 @@ func TestBinaryDrainsWithoutFailedRequestsOnSIGTERM(t *testing.T) {
 		"PORT=" + fmt.Sprint(port),
 		"CATALOG_PATH=" + catalog,
 		"WORKER_URL=" + worker.URL,
+		"WORKER_API_TOKEN=test-token",
 		"SHUTDOWN_DRAIN=" + drain.String(),
 		"SHUTDOWN_TIMEOUT=" + shutdownTimeout.String(),
 	}

@@ -73,6 +73,9 @@ func TestCompleteRejectsInvalidRequestsWithoutCallingTheWorker(t *testing.T) {
 		{"module of wrong type", `{"module":7,"prompt":"x"}`, 400, codeBadRequest, `"module"`},
 		{"two objects", validCompletion + validCompletion, 400, codeBadRequest, "single JSON object"},
 		{"trailing garbage", validCompletion + `x`, 400, codeBadRequest, "single JSON object"},
+		{"key in another case", `{"Module":"summarize","prompt":"x"}`, 400, codeBadRequest, `unknown field "Module"`},
+		{"duplicate key", `{"module":"summarize","prompt":"x","prompt":"y"}`, 400, codeBadRequest, `duplicate field "prompt"`},
+		{"null prompt", `{"module":"summarize","prompt":null}`, 400, codeBadRequest, "prompt"},
 		{"unknown module", `{"module":"nope","prompt":"x"}`, 404, codeNotFound, "nope"},
 		{"body over MAX_BODY_BYTES", `{"module":"summarize","prompt":"` + strings.Repeat("x", 2000) + `"}`, 413, codePayloadTooLarge, "1024"},
 	}
@@ -84,6 +87,23 @@ func TestCompleteRejectsInvalidRequestsWithoutCallingTheWorker(t *testing.T) {
 	}
 	if n := worker.calls.Load(); n != 0 {
 		t.Errorf("the Worker was called %d times for invalid requests", n)
+	}
+}
+
+func TestCompleteRequiresAJSONContentType(t *testing.T) {
+	worker := newFakeWorker(t, answerJSON(200, workerAnswer))
+	g := newTestGateway(t, map[string]string{"WORKER_URL": worker.URL})
+	for _, contentType := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/jsonx"} {
+		t.Run(contentType, func(t *testing.T) {
+			rec := g.do(t, "POST", "/v1/ai/complete", validCompletion, "Content-Type", contentType)
+			wantError(t, rec, 415, codeUnsupportedMedia, "application/json")
+		})
+	}
+	if rec := g.do(t, "POST", "/v1/ai/complete", validCompletion, "Content-Type", "application/json; charset=utf-8"); rec.Code != 200 {
+		t.Errorf("application/json with a charset: %d %s", rec.Code, rec.Body)
+	}
+	if n := worker.calls.Load(); n != 1 {
+		t.Errorf("the Worker was called %d times, want once", n)
 	}
 }
 
@@ -134,8 +154,8 @@ func TestCompleteForwardsToTheWorkerAndRelaysItsAnswer(t *testing.T) {
 
 func TestCompleteSendsNoAuthorizationWithoutAToken(t *testing.T) {
 	worker := newFakeWorker(t, answerJSON(200, workerAnswer))
-	g := newTestGateway(t, map[string]string{"WORKER_URL": worker.URL})
-	if rec := g.do(t, "POST", "/v1/ai/complete", validCompletion); rec.Code != 200 {
+	g := newTestGateway(t, map[string]string{"WORKER_URL": worker.URL, "WORKER_AUTH": "none"})
+	if rec := g.do(t, "POST", "/v1/ai/complete", validCompletion, "Content-Type", "application/json"); rec.Code != 200 {
 		t.Fatalf("status %d (%s)", rec.Code, rec.Body)
 	}
 	if got := worker.lastReq.Load().Header.Get("Authorization"); got != "" {
@@ -278,6 +298,7 @@ func TestWorkerClientErrorsAreNotCountedWhenTheCallerLeaves(t *testing.T) {
 	})
 	g := newTestGateway(t, map[string]string{"WORKER_URL": worker.URL, "BREAKER_FAILURES": "1", "WORKER_TIMEOUT": "5s"})
 	req := httptest.NewRequest("POST", "/v1/ai/complete", strings.NewReader(validCompletion))
+	req.Header.Set("Content-Type", "application/json")
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	rec := httptest.NewRecorder()

@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +18,8 @@ type Config struct {
 	Port            int           // PORT
 	CatalogPath     string        // CATALOG_PATH
 	WorkerURL       string        // WORKER_URL; empty disables /v1/ai/complete (503)
-	WorkerAPIToken  string        // WORKER_API_TOKEN; secret, never logged
+	WorkerAuth      string        // WORKER_AUTH: "bearer" (a token is required) or "none"
+	WorkerAPIToken  string        // WORKER_API_TOKEN_FILE's content, or WORKER_API_TOKEN; secret, never logged
 	WorkerTimeout   time.Duration // WORKER_TIMEOUT
 	BreakerFailures int           // BREAKER_FAILURES
 	BreakerCooldown time.Duration // BREAKER_COOLDOWN
@@ -24,7 +27,14 @@ type Config struct {
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
 	LogLevel        slog.Level    // LOG_LEVEL
 	MaxBodyBytes    int64         // MAX_BODY_BYTES
+	MaxConnections  int           // MAX_CONNECTIONS
 }
+
+// Values of WORKER_AUTH.
+const (
+	workerAuthBearer = "bearer"
+	workerAuthNone   = "none"
+)
 
 // Upper bounds keep a typo (an extra zero, "5h" for "5s") from producing a service that
 // looks healthy but hangs or buffers without limit.
@@ -33,6 +43,7 @@ const (
 	maxBreakerCooldown = 1 * time.Hour
 	maxShutdownPhase   = 10 * time.Minute
 	maxBodyBytesLimit  = 16 << 20
+	maxTokenFileBytes  = 64 << 10
 )
 
 // loadConfig reads and validates the configuration. It reports every bad variable at
@@ -43,7 +54,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		Port:            p.intIn("PORT", 8080, 0, 65535),
 		CatalogPath:     p.str("CATALOG_PATH", "/etc/api-gateway/catalog.json"),
 		WorkerURL:       p.workerURL("WORKER_URL"),
-		WorkerAPIToken:  getenv("WORKER_API_TOKEN"),
+		WorkerAuth:      p.oneOf("WORKER_AUTH", workerAuthBearer, workerAuthBearer, workerAuthNone),
+		WorkerAPIToken:  p.secret("WORKER_API_TOKEN"),
 		WorkerTimeout:   p.duration("WORKER_TIMEOUT", 5*time.Second, time.Millisecond, maxWorkerTimeout),
 		BreakerFailures: p.intIn("BREAKER_FAILURES", 5, 1, 1000),
 		BreakerCooldown: p.duration("BREAKER_COOLDOWN", 10*time.Second, time.Millisecond, maxBreakerCooldown),
@@ -51,6 +63,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 10*time.Second, time.Millisecond, maxShutdownPhase),
 		LogLevel:        p.logLevel("LOG_LEVEL", slog.LevelInfo),
 		MaxBodyBytes:    int64(p.intIn("MAX_BODY_BYTES", 65536, 1, maxBodyBytesLimit)),
+		MaxConnections:  p.intIn("MAX_CONNECTIONS", 1024, 1, 1_000_000),
 	}
 	if cfg.CatalogPath == "" {
 		p.fail("CATALOG_PATH", "must not be empty")
@@ -58,6 +71,21 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if strings.ContainsAny(cfg.WorkerAPIToken, "\r\n") {
 		// Reported without the value: it is a secret.
 		p.fail("WORKER_API_TOKEN", "must not contain line breaks")
+	}
+	// Fail closed: a gateway that would call the Worker without its token is refused unless
+	// the operator said so explicitly.
+	switch {
+	case cfg.WorkerURL != "" && cfg.WorkerAuth == workerAuthBearer && cfg.WorkerAPIToken == "":
+		p.fail("WORKER_API_TOKEN_FILE", "(or WORKER_API_TOKEN) is required when WORKER_URL is set; "+
+			"set WORKER_AUTH=none to call the Worker without a token")
+	case cfg.WorkerAuth == workerAuthNone && cfg.WorkerAPIToken != "":
+		p.fail("WORKER_AUTH", "is none but a Worker token is set; drop one of them")
+	}
+	// A Worker call must be able to finish inside the shutdown window, or a completion still
+	// running at SIGTERM is cut off by design.
+	if budget := cfg.ShutdownDrain + cfg.ShutdownTimeout; cfg.WorkerTimeout > budget {
+		p.fail("WORKER_TIMEOUT", fmt.Sprintf("(%s) must not exceed SHUTDOWN_DRAIN + SHUTDOWN_TIMEOUT (%s)",
+			cfg.WorkerTimeout, budget))
 	}
 	if len(p.problems) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration: %s", strings.Join(p.problems, "; "))
@@ -77,6 +105,63 @@ func (p *envParser) fail(name, reason string) {
 
 func (p *envParser) failValue(name, value, reason string) {
 	p.problems = append(p.problems, fmt.Sprintf("%s=%q %s", name, value, reason))
+}
+
+// secret reads a secret from the file named by NAME_FILE (what the platform mounts) or from
+// NAME itself (local runs); setting both is an error. A file's trailing newline is dropped.
+// Problems name the variable and the file, never the value.
+func (p *envParser) secret(name string) string {
+	path := strings.TrimSpace(p.getenv(name + "_FILE"))
+	value := p.getenv(name)
+	switch {
+	case path != "" && value != "":
+		p.fail(name+"_FILE", "and "+name+" are both set; set only one")
+		return ""
+	case path == "":
+		return value
+	}
+	data, err := readSmallFile(path, maxTokenFileBytes)
+	if err != nil {
+		p.fail(name+"_FILE", fmt.Sprintf("cannot be read: %s", err))
+		return ""
+	}
+	secret := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	if secret == "" {
+		p.fail(name+"_FILE", fmt.Sprintf("names an empty file %s", path))
+	}
+	return secret
+}
+
+// readSmallFile reads path, refusing files larger than limit.
+func readSmallFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data := make([]byte, limit+1)
+	n, err := io.ReadFull(f, data)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(n) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data[:n], nil
+}
+
+func (p *envParser) oneOf(name, def string, allowed ...string) string {
+	raw := strings.ToLower(strings.TrimSpace(p.getenv(name)))
+	if raw == "" {
+		return def
+	}
+	for _, a := range allowed {
+		if raw == a {
+			return raw
+		}
+	}
+	p.failValue(name, raw, "must be one of "+strings.Join(allowed, ", "))
+	return def
 }
 
 func (p *envParser) str(name, def string) string {
@@ -140,7 +225,8 @@ func (p *envParser) workerURL(name string) string {
 		return ""
 	}
 	if err := checkWorkerURL(raw); err != nil {
-		p.failValue(name, raw, err.Error())
+		// The value may carry credentials: it is shown redacted.
+		p.failValue(name, redactURL(raw), err.Error())
 		return ""
 	}
 	return strings.TrimRight(raw, "/")
@@ -162,4 +248,25 @@ func checkWorkerURL(raw string) error {
 		return errors.New("must not have a query or fragment")
 	}
 	return nil
+}
+
+// redactURL shows a URL without its secrets: userinfo and query values become "REDACTED", the
+// fragment is dropped. Text that does not parse as a URL is not shown at all.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL, not shown)"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	if u.RawQuery != "" {
+		query := u.Query()
+		for key := range query {
+			query[key] = []string{"REDACTED"}
+		}
+		u.RawQuery = query.Encode()
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
 }

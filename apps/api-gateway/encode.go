@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -20,6 +23,12 @@ func encode[T any](w http.ResponseWriter, status int, v T) error {
 	return nil
 }
 
+// isJSON tells whether a Content-Type header names application/json (parameters allowed).
+func isJSON(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == "application/json"
+}
+
 // validator is a decoded request body that can check itself; an empty map means valid.
 type validator interface {
 	Valid() (problems map[string]string)
@@ -32,27 +41,93 @@ func (e errBodyTooLarge) Error() string {
 	return fmt.Sprintf("request body is larger than %d bytes", e.limit)
 }
 
-// decodeValid decodes exactly one JSON object from r's body, at most limit bytes, with no
-// unknown fields, then validates it. Every error is safe to show the caller.
+// decodeValid decodes exactly one JSON object from r's body, at most limit bytes, then
+// validates it. The object's keys must be T's JSON field names exactly (encoding/json alone
+// would match them case-insensitively and keep the last of duplicate keys). Every error is
+// safe to show the caller.
 func decodeValid[T validator](w http.ResponseWriter, r *http.Request, limit int64) (T, error) {
 	var v T
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		return v, decodeError(err)
-	}
-	// Anything but whitespace after the object is a second value or garbage.
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return v, errBodyTooLarge{limit: tooLarge.Limit}
 		}
-		return v, errors.New("request body must hold a single JSON object")
+		return v, errors.New("request body could not be read")
+	}
+	if err := checkObjectKeys(data, jsonFieldNames[T]()); err != nil {
+		return v, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, decodeError(err)
 	}
 	if problems := v.Valid(); len(problems) > 0 {
 		return v, fmt.Errorf("invalid request: %s", formatProblems(problems))
 	}
 	return v, nil
+}
+
+// checkObjectKeys checks that data is one JSON object, and nothing after it, whose keys are
+// among allowed, spelled exactly so, each at most once.
+func checkObjectKeys(data []byte, allowed map[string]bool) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return decodeError(err)
+	}
+	if tok != json.Delim('{') {
+		return errors.New("request body must be a JSON object")
+	}
+	// Past the opening brace, running out of input means the object was cut short.
+	truncated := func(err error) error {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return decodeError(err)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return truncated(err)
+		}
+		key, _ := tok.(string)
+		switch {
+		case !allowed[key]:
+			return fmt.Errorf("unknown field %q", key)
+		case seen[key]:
+			return fmt.Errorf("duplicate field %q", key)
+		}
+		seen[key] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return truncated(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return truncated(err)
+	}
+	// Anything but whitespace after the object is a second value or garbage.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("request body must hold a single JSON object")
+	}
+	return nil
+}
+
+// jsonFieldNames is the set of JSON keys of struct type T, from its json tags.
+func jsonFieldNames[T any]() map[string]bool {
+	t := reflect.TypeFor[T]()
+	names := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		names[name] = true
+	}
+	return names
 }
 
 func decodeError(err error) error {
@@ -101,6 +176,10 @@ const (
 	codeUpstreamError       = "upstream_error"
 	codeUpstreamUnavailable = "upstream_unavailable"
 	codeUpstreamTimeout     = "upstream_timeout"
+	codeUnsupportedMedia    = "unsupported_media_type"
+	codeHeadersTooLarge     = "headers_too_large"
+	codeNotImplemented      = "not_implemented"
+	codeUnavailable         = "unavailable"
 	codeInternal            = "internal"
 )
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,6 +80,11 @@ func (c completionRequest) Valid() map[string]string {
 // timeout → 504 upstream_timeout.
 func handleComplete(logger *slog.Logger, catalog *Catalog, worker *WorkerClient, maxBodyBytes int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isJSON(r.Header.Get("Content-Type")) {
+			writeError(w, r, http.StatusUnsupportedMediaType, codeUnsupportedMedia,
+				"Content-Type must be application/json")
+			return
+		}
 		req, err := decodeValid[completionRequest](w, r, maxBodyBytes)
 		if err != nil {
 			var tooLarge errBodyTooLarge
@@ -103,7 +109,7 @@ func handleComplete(logger *slog.Logger, catalog *Catalog, worker *WorkerClient,
 		id := requestIDFrom(r.Context())
 		resp, err := worker.Complete(r.Context(), body, id)
 		if err != nil {
-			status, code, message := upstreamFailure(err)
+			status, code, message := upstreamFailure(r.Context(), err)
 			logger.Warn("AI Worker call failed", "request_id", id, "status", status, "error", err.Error())
 			writeError(w, r, status, code, message)
 			return
@@ -120,9 +126,11 @@ func handleComplete(logger *slog.Logger, catalog *Catalog, worker *WorkerClient,
 }
 
 // upstreamFailure maps a WorkerClient error to status, contract code and message.
-func upstreamFailure(err error) (int, string, string) {
+func upstreamFailure(ctx context.Context, err error) (int, string, string) {
 	var up *upstreamError
 	switch {
+	case errors.Is(context.Cause(ctx), errShuttingDown):
+		return http.StatusServiceUnavailable, codeUnavailable, "the gateway is shutting down; retry"
 	case errors.Is(err, errWorkerNotConfigured):
 		return http.StatusServiceUnavailable, codeUpstreamUnavailable, "the AI Worker is not configured"
 	case errors.Is(err, errBreakerOpen):

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -65,6 +68,30 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// maxLoggedPathBytes bounds the path in a log line: a hostile client may send a path of
+// tens of kilobytes, and the log should not echo it.
+const maxLoggedPathBytes = 256
+
+func loggedPath(p string) string {
+	if len(p) <= maxLoggedPathBytes {
+		return p
+	}
+	return fmt.Sprintf("%s...(%d bytes)", strings.ToValidUTF8(p[:maxLoggedPathBytes], ""), len(p))
+}
+
+// routable tells whether the mux should see r at all. net/http's ServeMux answers a path
+// that is not clean ("/../x", "//v1/modules", "/v1/./modules") with a redirect to the cleaned
+// path, and a CONNECT (whose target is a host, not a path) with a plain-text 404; the gateway
+// has no use for either and answers them with the contract's JSON 404 instead.
+func routable(r *http.Request) bool {
+	p := r.URL.Path
+	if r.Method == http.MethodConnect || !strings.HasPrefix(p, "/") {
+		return false
+	}
+	clean := path.Clean(p)
+	return clean == p || clean+"/" == p && clean != "/"
+}
+
 // withRequestContext gives every request an id (the caller's X-Request-Id when sane),
 // echoes it in the response, turns a handler panic into a JSON 500, and writes one
 // access-log line per request.
@@ -96,13 +123,17 @@ func withRequestContext(logger *slog.Logger, next http.Handler) http.Handler {
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", id),
 				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
+				slog.String("path", loggedPath(r.URL.Path)),
 				slog.Int("status", status),
 				slog.Int("bytes", rec.bytes),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("remote", r.RemoteAddr),
 			)
 		}()
+		if !routable(r) {
+			writeError(rec, r, http.StatusNotFound, codeNotFound, "no such route")
+			return
+		}
 		next.ServeHTTP(rec, r)
 	})
 }

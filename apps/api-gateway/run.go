@@ -20,7 +20,9 @@ Configured through environment variables:
   PORT              listen port (default 8080; 0 picks a free port)
   CATALOG_PATH      catalog JSON file (default /etc/api-gateway/catalog.json)
   WORKER_URL        AI Worker base URL; empty makes /v1/ai/complete answer 503
-  WORKER_API_TOKEN  bearer token sent to the Worker (secret)
+  WORKER_API_TOKEN_FILE  file holding the bearer token sent to the Worker (secret)
+  WORKER_API_TOKEN  the token itself, for local runs (not with WORKER_API_TOKEN_FILE)
+  WORKER_AUTH       bearer (default: a token is required with WORKER_URL) or none
   WORKER_TIMEOUT    per-call Worker timeout (default 5s)
   BREAKER_FAILURES  consecutive failures that open the circuit breaker (default 5)
   BREAKER_COOLDOWN  time the breaker stays open before one probe (default 10s)
@@ -28,6 +30,7 @@ Configured through environment variables:
   SHUTDOWN_TIMEOUT  time in-flight requests get once the listener closes (default 10s)
   LOG_LEVEL         debug, info, warn or error (default info)
   MAX_BODY_BYTES    request body limit in bytes (default 65536)
+  MAX_CONNECTIONS   open connections served at once; more get 503 (default 1024)
 `
 
 // run starts the gateway and blocks until it has shut down. A SIGTERM or SIGINT, or the
@@ -60,6 +63,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	worker := NewWorkerClient(cfg, newLoggedBreaker(cfg, time.Now, logger))
 	handler := NewServer(logger, catalog, worker, readiness, cfg.MaxBodyBytes)
 
+	// Every request's context derives from serving; cancelling it with errShuttingDown tells
+	// the requests still running when SHUTDOWN_TIMEOUT ends to answer 503 and return.
+	serving, stopServing := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopServing(nil)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -69,21 +76,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		IdleTimeout:    60 * time.Second,
 		MaxHeaderBytes: 32 << 10,
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return serving },
+		// "OPTIONS *" reaches the handler (a JSON 404) instead of net/http's empty 200.
+		DisableGeneralOptionsHandler: true,
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	tcp, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
+	ln := newGuardedListener(tcp, cfg.MaxConnections, logger)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening",
 		"addr", ln.Addr().String(),
 		"modules", len(catalog.List()),
 		"worker_configured", cfg.WorkerURL != "",
+		"worker_auth", cfg.WorkerAuth,
 		"worker_token_set", cfg.WorkerAPIToken != "",
 		"worker_timeout", cfg.WorkerTimeout.String(),
 		"shutdown_drain", cfg.ShutdownDrain.String(),
 		"shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"max_connections", cfg.MaxConnections,
 	)
 
 	select {
@@ -106,11 +119,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	logger.Info("shutdown: closing listener, waiting for in-flight requests", "timeout", cfg.ShutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", cfg.ShutdownTimeout, err)
+		// Time is up: the requests still running answer 503 now, and get a moment to write it.
+		stopServing(errShuttingDown)
+		lastCall, cancelLastCall := context.WithTimeout(context.Background(), finalAnswerGrace)
+		defer cancelLastCall()
+		if err := srv.Shutdown(lastCall); err != nil {
+			_ = srv.Close()
+		}
+		logger.Warn("shutdown: in-flight requests were cut off with 503 at the shutdown timeout",
+			"timeout", cfg.ShutdownTimeout.String())
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
@@ -118,6 +138,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	logger.Info("shutdown: complete")
 	return nil
 }
+
+// errShuttingDown is the cause of a request context cancelled because SHUTDOWN_TIMEOUT ended.
+var errShuttingDown = errors.New("the gateway is shutting down")
+
+// finalAnswerGrace is how long requests cut off at the shutdown timeout get to write their 503.
+const finalAnswerGrace = time.Second
 
 // newLoggedBreaker builds the Worker's circuit breaker from cfg; every state change is logged.
 func newLoggedBreaker(cfg Config, now func() time.Time, logger *slog.Logger) *breaker {

@@ -62,6 +62,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 		"CATALOG_PATH":     "catalog.json",
 		"SHUTDOWN_DRAIN":   "400ms",
 		"SHUTDOWN_TIMEOUT": "2s",
+		"WORKER_TIMEOUT":   "2s",
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

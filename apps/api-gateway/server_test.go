@@ -46,6 +46,10 @@ func newTestGateway(t *testing.T, env map[string]string) *testGateway {
 	for k, v := range env {
 		env2[k] = v
 	}
+	// The gateway refuses to call a Worker without a token unless told WORKER_AUTH=none.
+	if env2["WORKER_URL"] != "" && env2["WORKER_API_TOKEN"] == "" && env2["WORKER_AUTH"] == "" {
+		env2["WORKER_API_TOKEN"] = "test-token"
+	}
 	cfg, err := loadConfig(envFrom(env2))
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -75,6 +79,9 @@ func (g *testGateway) do(t *testing.T, method, target, body string, header ...st
 		r = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, target, r)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json") // unless header says otherwise
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

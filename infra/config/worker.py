@@ -64,8 +64,9 @@ class WorkerConfig(ConfigModel):
     compatibility_flags: list[str] = Field(default_factory=list,
                                            description="Workers runtime compatibility flags")
     vars: dict[str, str] = Field(default_factory=dict, description="plain-text bindings")
-    secrets: dict[str, SecretStr] = Field(default_factory=dict,
-                                          description="secret-text bindings (set with --secret)")
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="secret-text bindings (set with --secret); API_TOKEN is required")
     ai_binding: str | None = Field(None, description="binding name of Workers AI, e.g. AI")
     kv_namespaces: list[str] = Field(default_factory=list,
                                      description="KV namespaces this stack owns, by binding name")
@@ -108,6 +109,15 @@ class WorkerConfig(ConfigModel):
             if not _CRON.match(cron):
                 raise ValueError(f"'{cron}' is not a 5-field cron expression")
         return crons
+
+    @model_validator(mode="after")
+    def _api_token_required(self) -> "WorkerConfig":
+        # The Worker fails closed: without this secret it refuses every request (503).
+        if "API_TOKEN" not in self.secrets:
+            raise InvalidKey("secrets.API_TOKEN", "required (set it with pulumi config set "
+                                                  "--secret --path 'platform:secrets.API_TOKEN'): "
+                                                  "without it the Worker refuses every request")
+        return self
 
     @model_validator(mode="after")
     def _bindings_unique(self) -> "WorkerConfig":

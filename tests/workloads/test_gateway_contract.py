@@ -402,13 +402,30 @@ def test_a_completion_request_violating_the_schema_is_a_bad_request(gateway, con
     assert resp.status == 400 and body["error"]["code"] == "bad_request"
 
 
-@pytest.mark.parametrize("raw", ['{"module":', "", "[]", '{"module":"summarize","prompt":"x"}{}'],
-                         ids=["truncated", "empty", "array", "two_objects"])
+@pytest.mark.parametrize("raw", ['{"module":', "", "[]", '{"module":"summarize","prompt":"x"}{}',
+                                 '{"module":"summarize","prompt":"x","prompt":"y"}',
+                                 '{"Module":"summarize","prompt":"x"}'],
+                         ids=["truncated", "empty", "array", "two_objects", "duplicate_key",
+                              "key_in_another_case"])
 @covers(COMPLETE, 400)
 def test_a_completion_body_that_is_not_one_json_object_is_a_bad_request(gateway, contract, raw):
     resp = gateway.request("POST", "/v1/ai/complete", raw)
     body = contract.check_response(COMPLETE, resp)
     assert resp.status == 400 and body["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x"])
+@covers(COMPLETE, 415)
+def test_a_completion_that_is_not_declared_json_is_unsupported(gateway, contract, fake_worker,
+                                                              content_type):
+    """A cross-site form POST needs no preflight: only a JSON body is ever acted on."""
+    calls = len(fake_worker.requests)
+    resp = gateway.request("POST", "/v1/ai/complete", {"module": "summarize", "prompt": "x"},
+                           {"Content-Type": content_type})
+    body = contract.check_response(COMPLETE, resp)
+    assert resp.status == 415 and body["error"]["code"] == "unsupported_media_type"
+    assert len(fake_worker.requests) == calls
 
 
 @covers(COMPLETE, 404)
@@ -464,7 +481,8 @@ def test_a_completion_without_a_configured_worker_is_unavailable(start_gateway, 
 @covers(COMPLETE, 502, 503)
 def test_an_open_circuit_breaker_is_unavailable_without_calling_the_worker(
         start_gateway, contract, fake_worker):
-    gw = start_gateway(WORKER_URL=fake_worker.url, BREAKER_FAILURES="2", BREAKER_COOLDOWN="10m")
+    gw = start_gateway(WORKER_URL=fake_worker.url, WORKER_API_TOKEN=WORKER_TOKEN,
+                       BREAKER_FAILURES="2", BREAKER_COOLDOWN="10m")
     failing = {"module": "summarize", "prompt": "worker:500"}
     for _ in range(2):
         assert contract.check_response(COMPLETE, gw.request("POST", "/v1/ai/complete", failing)) \

@@ -3,7 +3,8 @@
 // cannot serve the AI binding without a Cloudflare account.
 //
 // Environment: HOST (127.0.0.1), PORT (8787), and the Worker's bindings GATEWAY_URL
-// (http://127.0.0.1:8080), GATEWAY_TIMEOUT_MS (3000) and API_TOKEN (unset: no auth).
+// (http://127.0.0.1:8080), GATEWAY_TIMEOUT_MS (3000) and API_TOKEN (unset: every completion
+// is refused with 503).
 import { existsSync } from "node:fs";
 import { BUNDLE, startWorker } from "./miniflare.mjs";
 

@@ -5,13 +5,18 @@ import { HttpError } from "./http";
 const BEARER = /^Bearer +(\S+) *$/i;
 
 /**
- * Throws 401 unless the request carries "Authorization: Bearer <API_TOKEN>". With no API_TOKEN
- * bound, the route is open (local development). A bound but empty token matches nothing.
+ * Throws 401 unless the request carries "Authorization: Bearer <API_TOKEN>". The Worker fails
+ * closed: with no API_TOKEN bound (or an empty one) it refuses every request with 503, so a
+ * deployment that forgot the secret is never an open endpoint.
  */
 export async function authorize(request: Request, env: Env): Promise<void> {
-  if (env.API_TOKEN === undefined) return;
+  if (env.API_TOKEN === undefined || env.API_TOKEN === "") {
+    throw new HttpError(503, "unavailable", "the Worker is not configured to accept requests", {
+      detail: "API_TOKEN is not bound: every completion is refused",
+    });
+  }
   const presented = BEARER.exec(request.headers.get("authorization") ?? "")?.[1] ?? "";
-  const valid = env.API_TOKEN !== "" && (await constantTimeEqual(presented, env.API_TOKEN));
+  const valid = await constantTimeEqual(presented, env.API_TOKEN);
   if (!valid) {
     throw new HttpError(401, "unauthorized", "missing or invalid bearer token", {
       headers: { "www-authenticate": 'Bearer realm="ai-worker"' },

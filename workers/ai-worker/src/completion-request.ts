@@ -15,7 +15,7 @@ const FIELDS = new Set(["module", "prompt"]);
 export async function readCompletionRequest(request: Request): Promise<CompletionRequest> {
   const mediaType = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
   if (mediaType !== "application/json") {
-    throw badRequest("Content-Type must be application/json");
+    throw new HttpError(415, "unsupported_media_type", "Content-Type must be application/json");
   }
   const text = await readBodyText(request, MAX_BODY_BYTES);
   let body: unknown;
@@ -24,6 +24,9 @@ export async function readCompletionRequest(request: Request): Promise<Completio
   } catch {
     throw badRequest("request body is not valid JSON");
   }
+  // JSON.parse keeps the last of duplicate keys; the contract's closed object has each once.
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate !== undefined) throw badRequest(`duplicate field "${duplicate}"`);
   return parseCompletionRequest(body);
 }
 
@@ -55,6 +58,34 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
 
   if (problems.length > 0) throw badRequest(problems.join("; "));
   return { module: module as string, prompt: prompt as string };
+}
+
+/**
+ * The first key that appears twice in one object of `text`, which must be valid JSON. A small
+ * scanner: it tracks string boundaries and nesting, and reads each key as JSON.parse would.
+ */
+export function firstDuplicateKey(text: string): string | undefined {
+  const keysOfOpenObjects: (Set<string> | null)[] = [];
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (c === "{") keysOfOpenObjects.push(new Set());
+    else if (c === "[") keysOfOpenObjects.push(null);
+    else if (c === "}" || c === "]") keysOfOpenObjects.pop();
+    else if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      const keys = keysOfOpenObjects.at(-1);
+      let next = end + 1;
+      while (/\s/.test(text[next] ?? "")) next += 1;
+      if (keys && text[next] === ":") {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+      }
+      i = end;
+    }
+  }
+  return undefined;
 }
 
 /** Reads at most `limit` bytes, whether or not Content-Length is declared (chunked bodies). */

@@ -7,6 +7,8 @@ export type ErrorCode =
   | "not_found"
   | "payload_too_large"
   | "method_not_allowed"
+  | "unsupported_media_type"
+  | "unavailable"
   | "upstream_error"
   | "upstream_timeout"
   | "internal";

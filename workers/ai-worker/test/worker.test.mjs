@@ -190,14 +190,16 @@ describe("with the real gateway", () => {
       assert.match(body.error.message, /unknown field "extra"; module must be .*; prompt is required/);
     });
 
-    test("a Content-Type other than application/json", async () => {
-      const body = JSON.stringify({ module: "summarize", prompt: "hi" });
-      for (const type of ["text/plain", "application/x-www-form-urlencoded", null]) {
-        const headers = type === null ? { ...AUTH } : { ...AUTH, "content-type": type };
-        const response = await call(worker, "POST", "/v1/complete", { headers, body });
-        assert.equal(response.status, 400, `Content-Type ${type}`);
-        assert.match(response.body.error.message, /Content-Type must be application\/json/);
-      }
+    test("a key given twice (the contract's object has each key once)", async () => {
+      const response = await complete(worker, '{"module":"summarize","prompt":"a","prompt":"b"}');
+      assert.equal(response.status, 400);
+      assert.match(response.body.error.message, /duplicate field "prompt"/);
+    });
+
+    test("a key in another case", async () => {
+      const response = await complete(worker, '{"Module":"summarize","prompt":"a"}');
+      assert.equal(response.status, 400);
+      assert.match(response.body.error.message, /unknown field "Module"/);
     });
 
     test("a body that is not UTF-8", async () => {
@@ -208,6 +210,17 @@ describe("with the real gateway", () => {
       assert.equal(response.status, 400);
       assert.match(response.body.error.message, /not valid UTF-8/);
     });
+  });
+
+  test("a Content-Type other than application/json is 415 unsupported_media_type", async () => {
+    const body = JSON.stringify({ module: "summarize", prompt: "hi" });
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", null]) {
+      const headers = type === null ? { ...AUTH } : { ...AUTH, "content-type": type };
+      const response = await call(worker, "POST", "/v1/complete", { headers, body });
+      assert.equal(response.status, 415, `Content-Type ${type}`);
+      assert.equal(response.body.error.code, "unsupported_media_type");
+      assert.match(response.body.error.message, /Content-Type must be application\/json/);
+    }
   });
 
   describe("limits the body to 64 KiB with 413 payload_too_large", () => {
@@ -236,7 +249,7 @@ describe("with the real gateway", () => {
     const cases = [
       ["413 for a body past the limit", "/v1/complete", { ...AUTH, ...JSON_TYPE }, 413],
       ["401 for a wrong token", "/v1/complete", { authorization: "Bearer wrong", ...JSON_TYPE }, 401],
-      ["400 for a wrong Content-Type", "/v1/complete", { ...AUTH, "content-type": "text/plain" }, 400],
+      ["415 for a wrong Content-Type", "/v1/complete", { ...AUTH, "content-type": "text/plain" }, 415],
       ["404 for an unknown path", "/v1/nothing-here", { ...AUTH, ...JSON_TYPE }, 404],
       ["405 for a wrong method", "/healthz", { ...AUTH, ...JSON_TYPE }, 405],
     ];
@@ -345,9 +358,11 @@ describe("with the real gateway", () => {
       assert.equal(byHeader.body.error.request_id, "abc-123");
       const byRay = await call(worker, "GET", "/nope", { headers: { "cf-ray": "8d1f2a3b4c5d6e7f-AMS" } });
       assert.equal(byRay.body.error.request_id, "8d1f2a3b4c5d6e7f-AMS");
-      const generated = await call(worker, "GET", "/nope", { headers: { "x-request-id": "not a sane id; " + "x".repeat(200) } });
-      assert.match(generated.body.error.request_id, /^[0-9a-f-]{36}$/);
-      assert.equal(generated.headers.get("x-request-id"), generated.body.error.request_id);
+      for (const insane of ["not a sane id; " + "x".repeat(200), "a/b", "x".repeat(129)]) {
+        const generated = await call(worker, "GET", "/nope", { headers: { "x-request-id": insane } });
+        assert.match(generated.body.error.request_id, /^[0-9a-f-]{36}$/, insane);
+        assert.equal(generated.headers.get("x-request-id"), generated.body.error.request_id);
+      }
     });
   });
 
@@ -401,12 +416,12 @@ describe("with the real gateway", () => {
 describe("when the gateway is down (nothing listens on its port)", () => {
   let worker;
   before(async () => {
-    worker = await startWorker({ vars: { GATEWAY_URL: `http://127.0.0.1:${await closedPort()}` } });
+    worker = await startWorker({ vars: { GATEWAY_URL: `http://127.0.0.1:${await closedPort()}`, API_TOKEN: TOKEN } });
   });
   after(() => worker?.close());
 
   test("answers 502 upstream_error at once", async () => {
-    const { status, body, elapsed } = await complete(worker, { module: "summarize", prompt: "hi" }, {});
+    const { status, body, elapsed } = await complete(worker, { module: "summarize", prompt: "hi" });
     assert.equal(status, 502);
     assert.equal(body.error.code, "upstream_error");
     assert.ok(elapsed < 1000, `took ${elapsed} ms`);
@@ -423,7 +438,7 @@ describe("when the gateway accepts connections and never answers", () => {
   let silent;
   before(async () => {
     silent = await startSilentServer();
-    worker = await startWorker({ vars: { GATEWAY_URL: silent.url, GATEWAY_TIMEOUT_MS: String(timeoutMs) } });
+    worker = await startWorker({ vars: { GATEWAY_URL: silent.url, GATEWAY_TIMEOUT_MS: String(timeoutMs), API_TOKEN: TOKEN } });
   });
   after(async () => {
     await worker?.close();
@@ -431,7 +446,7 @@ describe("when the gateway accepts connections and never answers", () => {
   });
 
   test("answers 504 upstream_timeout after GATEWAY_TIMEOUT_MS", async () => {
-    const { status, body, elapsed } = await complete(worker, { module: "summarize", prompt: "hi" }, {});
+    const { status, body, elapsed } = await complete(worker, { module: "summarize", prompt: "hi" });
     assert.equal(status, 504);
     assert.equal(body.error.code, "upstream_timeout");
     assert.match(body.error.message, /500 ms/);
@@ -450,6 +465,7 @@ describe("when the gateway misbehaves", () => {
   let worker;
   let fake;
   let unconfigured;
+  let tokenless;
   before(async () => {
     fake = await startFakeGateway({
       echo: reply(200, module),
@@ -464,32 +480,46 @@ describe("when the gateway misbehaves", () => {
         res.write('{"name":"stalled-body",');
       },
     });
-    // No API_TOKEN: the route is open.
-    worker = await startWorker({ vars: { GATEWAY_URL: fake.url, GATEWAY_TIMEOUT_MS: String(timeoutMs) } });
-    unconfigured = await startWorker({ vars: {} });
+    worker = await startWorker({ vars: { GATEWAY_URL: fake.url, GATEWAY_TIMEOUT_MS: String(timeoutMs), API_TOKEN: TOKEN } });
+    unconfigured = await startWorker({ vars: { API_TOKEN: TOKEN } });
+    tokenless = await startWorker({ vars: { GATEWAY_URL: fake.url } });
   });
   after(async () => {
     await worker?.close();
     await unconfigured?.close();
+    await tokenless?.close();
     fake?.close();
   });
 
-  test("without API_TOKEN no Authorization is needed", async () => {
-    const { status, body } = await complete(worker, { module: "echo", prompt: "open" }, {});
+  test("with the gateway's module, a completion is served", async () => {
+    const { status, body } = await complete(worker, { module: "echo", prompt: "open" });
     assert.equal(status, 200);
     assert.equal(body.output, "[@cf/test/echo] open");
   });
 
+  test("without API_TOKEN every completion is refused with 503 (fails closed), and logged", async () => {
+    for (const headers of [{}, AUTH, { authorization: "Bearer " }]) {
+      const requestId = `tokenless-${randomUUID()}`;
+      const { status, body } = await complete(tokenless, { module: "echo", prompt: "hi" }, { ...headers, "x-request-id": requestId });
+      assert.equal(status, 503);
+      assert.equal(body.error.code, "unavailable");
+      const [line] = tokenless.logsFor(requestId);
+      assert.equal(line.status, 503);
+      assert.match(line.detail, /API_TOKEN is not bound/);
+    }
+    assert.equal((await call(tokenless, "GET", "/healthz")).status, 200);
+  });
+
   for (const name of ["server-error", "unavailable", "not-json", "other-module", "no-model", "bad-request"]) {
     test(`a gateway answering "${name}" is 502 upstream_error`, async () => {
-      const { status, body } = await complete(worker, { module: name, prompt: "hi" }, {});
+      const { status, body } = await complete(worker, { module: name, prompt: "hi" });
       assert.equal(status, 502);
       assert.equal(body.error.code, "upstream_error");
     });
   }
 
   test("a gateway that stalls in the middle of the body is 504 within the timeout", async () => {
-    const { status, body, elapsed } = await complete(worker, { module: "stalled-body", prompt: "hi" }, {});
+    const { status, body, elapsed } = await complete(worker, { module: "stalled-body", prompt: "hi" });
     assert.equal(status, 504);
     assert.equal(body.error.code, "upstream_timeout");
     assert.ok(elapsed < timeoutMs + 1500, `took ${elapsed} ms`);
@@ -497,7 +527,7 @@ describe("when the gateway misbehaves", () => {
 
   test("a Worker without GATEWAY_URL is 502 and says so only in its log", async () => {
     const requestId = `unconfigured-${randomUUID()}`;
-    const { status, body } = await complete(unconfigured, { module: "echo", prompt: "hi" }, { "x-request-id": requestId });
+    const { status, body } = await complete(unconfigured, { module: "echo", prompt: "hi" }, { ...AUTH, "x-request-id": requestId });
     assert.equal(status, 502);
     assert.equal(body.error.code, "upstream_error");
     assert.doesNotMatch(body.error.message, /GATEWAY_URL/);

@@ -111,6 +111,7 @@ export async function startGateway(bin, { port, workerUrl, workerToken } = {}) {
       ...(workerToken && { WORKER_API_TOKEN: workerToken }),
       SHUTDOWN_DRAIN: "0s",
       SHUTDOWN_TIMEOUT: "2s",
+      WORKER_TIMEOUT: "2s",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
