@@ -109,8 +109,27 @@ def test_go_service_serves_its_probes_and_drains_within_the_grace_period(
             process.kill()
             process.wait()
     assert process.returncode == 0, process.stderr.read().decode()
-    drain = int(env["SHUTDOWN_DRAIN"].rstrip("s"))
-    assert drain <= took < pod["terminationGracePeriodSeconds"]
+    assert seconds(env["SHUTDOWN_DRAIN"]) <= took < pod["terminationGracePeriodSeconds"]
+
+
+def seconds(duration: str) -> float:
+    """A Go duration of whole units as the stacks write them ("5s", "500ms", "1m")."""
+    for unit, factor in (("ms", 0.001), ("s", 1), ("m", 60)):
+        if duration.endswith(unit) and duration[:-len(unit)].isdigit():
+            return int(duration[:-len(unit)]) * factor
+    raise AssertionError(f"unexpected duration {duration!r}")
+
+
+@pytest.mark.parametrize("stack", GO_STACKS)
+def test_go_service_leaves_the_balancer_time_to_see_the_drain(rendered, tmp_path, stack):
+    """The gateway's zero-failure rolling restart (apps/api-gateway, balancer test) holds when
+    readiness is polled often enough to take the pod out well inside the drain, and the pod may
+    live through drain, shutdown timeout and the second a cut-off request gets to answer."""
+    env, spec = pod_environment(rendered / stack, tmp_path, free_port())
+    probe = spec["container"]["readinessProbe"]
+    drain, timeout = seconds(env["SHUTDOWN_DRAIN"]), seconds(env["SHUTDOWN_TIMEOUT"])
+    assert probe["periodSeconds"] * probe["failureThreshold"] <= drain / 2
+    assert spec["pod"]["terminationGracePeriodSeconds"] >= drain + timeout + 1
 
 
 def worker_source(stack: str) -> Path:
