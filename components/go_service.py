@@ -22,10 +22,10 @@ from pulumi_kubernetes.autoscaling.v2 import (CrossVersionObjectReferenceArgs,
 from pulumi_kubernetes.core.v1 import (CapabilitiesArgs, ConfigMap,
                                        ConfigMapVolumeSourceArgs, ContainerArgs,
                                        ContainerPortArgs, EmptyDirVolumeSourceArgs,
-                                       EnvVarArgs, EnvVarSourceArgs, HTTPGetActionArgs,
+                                       EnvVarArgs, HTTPGetActionArgs, KeyToPathArgs,
                                        PodSecurityContextArgs, PodSpecArgs, PodTemplateSpecArgs,
                                        ProbeArgs, ResourceRequirementsArgs, SeccompProfileArgs,
-                                       Secret, SecretKeySelectorArgs, SecurityContextArgs,
+                                       Secret, SecretVolumeSourceArgs, SecurityContextArgs,
                                        Service, ServiceAccount, ServicePortArgs, ServiceSpecArgs,
                                        TopologySpreadConstraintArgs, VolumeArgs,
                                        VolumeMountArgs)
@@ -40,6 +40,9 @@ from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudget
 from components.kubernetes_objects import FORCE_APPLY, MANAGED_BY
 
 NONROOT_UID = 65532  # the distroless "nonroot" user
+# Each secret_env value is a file here, named after its variable; <NAME>_FILE holds its path.
+SECRET_FILES_DIR = "/var/run/secrets/platform"
+SECRET_FILE_MODE = 0o440  # read-only, for the pod's user and its fsGroup only
 GRACE_MARGIN_SECONDS = 5  # signal delivery and process exit on top of drain + shutdown
 
 
@@ -131,13 +134,19 @@ class GoService(pulumi.ComponentResource):
                EnvVarArgs(name="SHUTDOWN_TIMEOUT", value=f"{args.shutdown_timeout_seconds}s")]
         env += [EnvVarArgs(name=k, value=v) for k, v in sorted(args.env.items())]
         if args.secret_env:
+            # Secrets reach the process as files, never in its environment: a process's
+            # environment is inherited by its children and shown by tooling that lists it.
             secret = Secret(f"{name}-env", metadata=meta(f"{name}-env"), type="Opaque",
                             string_data={k: pulumi.Output.secret(v)
                                          for k, v in sorted(args.secret_env.items())},
                             opts=child)
-            env += [EnvVarArgs(name=k, value_from=EnvVarSourceArgs(
-                secret_key_ref=SecretKeySelectorArgs(name=secret.metadata.name, key=k)))
-                for k in sorted(args.secret_env)]
+            volumes.append(VolumeArgs(name="secret-env", secret=SecretVolumeSourceArgs(
+                secret_name=secret.metadata.name, default_mode=SECRET_FILE_MODE,
+                items=[KeyToPathArgs(key=k, path=k) for k in sorted(args.secret_env)])))
+            mounts.append(VolumeMountArgs(name="secret-env", mount_path=SECRET_FILES_DIR,
+                                          read_only=True))
+            env += [EnvVarArgs(name=f"{k}_FILE", value=f"{SECRET_FILES_DIR}/{k}")
+                    for k in sorted(args.secret_env)]
 
         def probe(path: str, period: int, failures: int) -> ProbeArgs:
             return ProbeArgs(http_get=HTTPGetActionArgs(path=path, port="http"),

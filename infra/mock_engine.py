@@ -6,16 +6,17 @@ It runs as a preview would, so values only the cloud can know (ids, digests) sta
 from __future__ import annotations
 
 import asyncio
+import json
 import runpy
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Collection, Optional
 
 import pulumi
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from infra.stack_files import StackConfigFile
+from infra.stack_files import SECRET_PLACEHOLDER, StackConfigFile
 
 PROJECT = "platform"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
@@ -42,6 +43,8 @@ class StackRun:
     resources: list[RegisteredResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    # The values of the stack's secret config (placeholders offline; known values in tests).
+    secret_values: frozenset[str] = frozenset()
 
     def of_type(self, type_: str) -> list[RegisteredResource]:
         return [r for r in self.resources if r.type == type_]
@@ -136,6 +139,7 @@ def run_stack(stack: str, config: StackConfigFile,
     engine has settled; pass `run` to inspect what was registered before the failure.
     """
     run = run if run is not None else StackRun(stack=stack)
+    run.secret_values = secret_values_of(config)
 
     def no_references(name: str) -> dict[str, Any]:
         raise LookupError(f"stack reference '{name}' cannot be resolved here")
@@ -165,23 +169,43 @@ def run_stack(stack: str, config: StackConfigFile,
     return run
 
 
+def secret_values_of(config: StackConfigFile) -> frozenset[str]:
+    """Every string inside the stack's secret config values (maps of secrets included)."""
+    def strings(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) and value else []
+
+    found = []
+    for key in config.secret_keys:
+        raw = config.config.get(key, "")
+        try:
+            found += strings(json.loads(raw)) if raw[:1] in "{[" else strings(raw)
+        except json.JSONDecodeError:
+            found += strings(raw)
+    return frozenset(found)
+
+
 def is_secret_value(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_MARK
 
 
-def _without_secret_wrappers(value: Any, leaf: Callable[[Any], Any]) -> Any:
+def _without_secret_wrappers(value: Any, leaf: Callable[[Any, bool], Any],
+                             in_secret: bool = False) -> Any:
     if is_secret_value(value):
-        return _without_secret_wrappers(value["value"], leaf)
+        return _without_secret_wrappers(value["value"], leaf, True)
     if isinstance(value, dict):
-        return {k: _without_secret_wrappers(v, leaf) for k, v in value.items()}
+        return {k: _without_secret_wrappers(v, leaf, in_secret) for k, v in value.items()}
     if isinstance(value, list):
-        return [_without_secret_wrappers(v, leaf) for v in value]
-    return leaf(value)
+        return [_without_secret_wrappers(v, leaf, in_secret) for v in value]
+    return leaf(value, in_secret)
 
 
 def unwrap_secrets(value: Any) -> Any:
     """Inputs with secret wrappers replaced by their plain values (for assertions)."""
-    return _without_secret_wrappers(value, lambda leaf: leaf)
+    return _without_secret_wrappers(value, lambda leaf, _: leaf)
 
 
 def _mark_unknown(value: Any) -> Any:
@@ -189,11 +213,20 @@ def _mark_unknown(value: Any) -> Any:
     return UNKNOWN_PLACEHOLDER if unknown else value
 
 
-def redact(value: Any) -> Any:
-    """Inputs as safe to write down: unknowns as `[unknown]`, secret wrappers removed.
+def redact(value: Any, secret_values: Collection[str] = ()) -> Any:
+    """Inputs as safe to write down: unknowns as `[unknown]`, secret wrappers removed, and inside
+    a secret every string holding one of the stack's secret values replaced by `[secret]`.
 
-    Offline, every secret is the `[secret]` placeholder the stack files yield (encrypted values
-    cannot be decrypted without the key), so removing the wrappers reveals only placeholders:
-    a secret list such as a Worker's bindings stays reviewable, its secret leaves `[secret]`.
+    A secret wrapper often covers more than the secret: one secret binding makes a Worker's
+    whole binding list secret. Removing the wrapper keeps the rest reviewable; the values that
+    are secret (all of them come from secret config) never reach the page. Offline they are the
+    `[secret]` placeholders of the stack files anyway; with decrypted config they are real.
     """
-    return _without_secret_wrappers(value, _mark_unknown)
+    secrets = [s for s in secret_values if s]
+
+    def leaf(value: Any, in_secret: bool) -> Any:
+        if in_secret and isinstance(value, str) and any(s in value for s in secrets):
+            return SECRET_PLACEHOLDER
+        return _mark_unknown(value)
+
+    return _without_secret_wrappers(value, leaf)

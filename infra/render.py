@@ -63,7 +63,7 @@ def object_files(run: StackRun) -> dict[str, str]:
     """File name -> content for every Kubernetes object and Cloudflare resource of a run."""
     files: dict[str, str] = {}
     for resource in run.resources:
-        inputs = normalize(redact(resource.inputs))
+        inputs = normalize(redact(resource.inputs, run.secret_values))
         if resource.type.startswith("kubernetes:"):
             meta = inputs.get("metadata", {})
             name = f"{inputs['kind'].lower()}-{meta.get('name')}.yaml"
@@ -82,9 +82,9 @@ def graph(run: StackRun) -> dict[str, Any]:
         "stack": run.stack,
         "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent,
                        "provider": r.provider, "protect": r.protect,
-                       "inputs": normalize(redact(r.inputs))}
+                       "inputs": normalize(redact(r.inputs, run.secret_values))}
                       for r in sorted(run.resources, key=lambda r: r.urn)],
-        "outputs": normalize(redact(outputs)),
+        "outputs": normalize(redact(outputs, run.secret_values)),
     }
 
 

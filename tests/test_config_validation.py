@@ -93,6 +93,9 @@ GATEWAY_RULES = {
                                 "is not an environment variable name"),
     "env_and_secret_env_do_not_overlap": (
         {"env": {"WORKER_API_TOKEN": "x"}}, "env.WORKER_API_TOKEN", "also set in secret_env"),
+    "a_secret_file_path_is_the_platform_s": (
+        {"env": {"WORKER_API_TOKEN_FILE": "/tmp/token"}}, "env.WORKER_API_TOKEN_FILE",
+        "is set by the platform (the path of secret_env.WORKER_API_TOKEN's file)"),
     "mounted_files_must_exist": (
         {"files": {"mount_path": "/etc/x", "sources": {"catalog.json": "apps/nope.json"}}},
         "files.sources.catalog.json", "no file apps/nope.json in the repository"),

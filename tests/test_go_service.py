@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from components.go_service import GRACE_MARGIN_SECONDS
+from components.go_service import GRACE_MARGIN_SECONDS, SECRET_FILE_MODE, SECRET_FILES_DIR
 from infra.mock_engine import redact, unwrap_secrets
 from infra.render import normalize
 from infra.stack_files import read_stack_config
@@ -174,16 +174,30 @@ def test_everything_lands_in_the_environment_stacks_namespace(repo_renderer, sta
 
 
 @pytest.mark.parametrize("stack", GO_STACKS)
-def test_secret_env_travels_as_a_kubernetes_secret(repo_renderer, stack):
+def test_secret_env_reaches_the_pod_as_read_only_files_never_as_environment(repo_renderer, stack):
     run = repo_renderer.run(stack)
-    secret = single(run, "kubernetes:core/v1:Secret")
-    assert secret.inputs["stringData"]["4dabf18193072939515e22adb298388d"]  # wrapped secret
-    env = container_of(run)["env"]
-    from_secret = [e for e in env if "valueFrom" in e]
-    assert from_secret and all(
-        e["valueFrom"]["secretKeyRef"]["name"] == secret.inputs["metadata"]["name"]
-        for e in from_secret)
-    assert all("value" not in e for e in from_secret)
+    names = sorted(json.loads(read_stack_config(stack).config.get("platform:secret_env", "{}")))
+    secrets = run.of_type("kubernetes:core/v1:Secret")
+    if not names:
+        assert secrets == [], "no secret_env, no Secret"
+        return
+    (secret,) = secrets
+    assert secret.inputs["stringData"]["4dabf18193072939515e22adb298388d"]  # a Pulumi secret
+    assert sorted(unwrap_secrets(secret.inputs["stringData"])) == names
+    pod = spec_of(run, DEPLOYMENT)["spec"]["template"]["spec"]
+    container = container_of(run)
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"] == {"secretName": secret.inputs["metadata"]["name"],
+                                "defaultMode": SECRET_FILE_MODE,
+                                "items": [{"key": n, "path": n} for n in names]}
+    assert oct(SECRET_FILE_MODE) in ("0o400", "0o440") and pod["securityContext"]["fsGroup"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount == {"name": volume["name"], "mountPath": SECRET_FILES_DIR, "readOnly": True}
+    env = {e["name"]: e for e in container["env"]}
+    for name in names:
+        assert env[f"{name}_FILE"] == {"name": f"{name}_FILE", "value": f"{SECRET_FILES_DIR}/{name}"}
+        assert name not in env
+    assert not [e for e in container["env"] if "valueFrom" in e], "no secret in the environment"
 
 
 @pytest.mark.parametrize("stack", GO_STACKS)

@@ -184,4 +184,7 @@ class GoServiceConfig(ConfigModel):
             raise InvalidKey(f"env.{name}", "is set by the platform (from port/shutdown)")
         for name in set(self.env) & set(self.secret_env):
             raise InvalidKey(f"env.{name}", "also set in secret_env")
+        for name in set(self.env) & {f"{secret}_FILE" for secret in self.secret_env}:
+            raise InvalidKey(f"env.{name}", f"is set by the platform (the path of secret_env."
+                                            f"{name[:-len('_FILE')]}'s file)")
         return self
