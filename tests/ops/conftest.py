@@ -1,4 +1,5 @@
-"""Fixtures for the `platform` command's tests: small git repositories made from this project."""
+"""Fixtures for the `platform` command's tests: small git repositories made from this project,
+and GitHub's API as a stand-in on loopback."""
 from __future__ import annotations
 
 import io
@@ -7,9 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -90,3 +94,116 @@ def repo(project_template: Path, tmp_path: Path) -> ProjectRepo:
     root = tmp_path / "project"
     shutil.copytree(project_template, root, symlinks=True)
     return ProjectRepo(root)
+
+
+class GitHubStandIn(ThreadingHTTPServer):
+    """The slice of GitHub's REST API that `platform` calls, on loopback, holding its state
+    in memory: pull request comments and issues of one repository."""
+
+    token = "test-token"
+    repository = "example/platform"
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _GitHubHandler)
+        self.comments: dict[int, list[dict]] = {}
+        self.issues: list[dict] = []
+        self.pulls: dict[int, dict] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.next_id = 1000
+        self.fail_with: Optional[int] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def environment(self) -> dict[str, str]:
+        return {"GITHUB_TOKEN": self.token, "GITHUB_REPOSITORY": self.repository, "GITHUB_API_URL": self.url}
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+
+class _GitHubHandler(BaseHTTPRequestHandler):
+    server: GitHubStandIn
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, payload) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _route(self, method: str) -> None:
+        server = self.server
+        url = urlparse(self.path)
+        server.requests.append((method, self.path))
+        if self.headers.get("Authorization") != f"Bearer {server.token}":
+            return self._send(401, {"message": "Bad credentials"})
+        if server.fail_with:
+            return self._send(server.fail_with, {"message": "Resource not accessible by integration"})
+        prefix = f"/repos/{server.repository}"
+        if not url.path.startswith(prefix):
+            return self._send(404, {"message": "Not Found"})
+        path, query = url.path[len(prefix):], parse_qs(url.query)
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        page, per_page = int(query.get("page", ["1"])[0]), int(query.get("per_page", ["30"])[0])
+        parts = path.strip("/").split("/")
+        if parts[0] == "issues" and len(parts) == 3 and parts[2] == "comments":
+            comments = server.comments.setdefault(int(parts[1]), [])
+            if method == "GET":
+                return self._send(200, comments[(page - 1) * per_page:page * per_page])
+            comment = {"id": server.new_id(), "body": body["body"],
+                       "html_url": f"https://github.test/pull/{parts[1]}#c{server.next_id}"}
+            comments.append(comment)
+            return self._send(201, comment)
+        if parts[:2] == ["issues", "comments"] and method == "PATCH":
+            for comment in (c for cs in server.comments.values() for c in cs):
+                if comment["id"] == int(parts[2]):
+                    comment["body"] = body["body"]
+                    return self._send(200, comment)
+            return self._send(404, {"message": "Not Found"})
+        if parts == ["issues"] and method == "GET":
+            label = query.get("labels", [""])[0]
+            found = [i for i in server.issues if i["state"] == "open" and label in i["labels"]]
+            return self._send(200, found[(page - 1) * per_page:page * per_page])
+        if parts == ["issues"] and method == "POST":
+            issue = {"number": server.new_id(), "title": body["title"], "body": body["body"],
+                     "labels": body.get("labels", []), "state": "open",
+                     "html_url": f"https://github.test/issues/{server.next_id}"}
+            server.issues.append(issue)
+            return self._send(201, issue)
+        if parts[0] == "issues" and len(parts) == 2 and method == "PATCH":
+            for issue in server.issues:
+                if issue["number"] == int(parts[1]):
+                    issue.update({k: v for k, v in body.items() if k in ("title", "body", "state")})
+                    return self._send(200, issue)
+        if parts[0] == "pulls" and len(parts) == 2 and method == "GET" and int(parts[1]) in server.pulls:
+            return self._send(200, server.pulls[int(parts[1])])
+        return self._send(404, {"message": "Not Found"})
+
+    def do_GET(self):
+        self._route("GET")
+
+    def do_POST(self):
+        self._route("POST")
+
+    def do_PATCH(self):
+        self._route("PATCH")
+
+
+@pytest.fixture
+def github(monkeypatch):
+    """A GitHub stand-in on loopback, with the environment Actions would set pointing at it."""
+    server = GitHubStandIn()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for name, value in server.environment().items():
+        monkeypatch.setenv(name, value)
+    yield server
+    server.shutdown()
+    server.server_close()
