@@ -58,7 +58,7 @@ render: venv worker ## Render every stack offline into build/render (no credenti
 
 test: venv worker go ## Run the whole test suite (static checks, Go, Worker, Python)
 	$(MAKE) -C $(GATEWAY) vet test GO=$(GO)
-	cd $(WORKER) && npm run --silent typecheck && npm test
+	cd $(WORKER) && npm run --silent typecheck && npm test && npm run --silent budget
 	$(PY) -m pytest
 
 bench: venv worker go ## Benchmarks: per-stack render time/memory, gateway throughput

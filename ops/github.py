@@ -90,3 +90,13 @@ class GitHub:
                 return "updated", updated.get("html_url", "")
         created = self.request("POST", "/issues", {"title": title, "body": body, "labels": [label]})
         return "created", created.get("html_url", "")
+
+    def close_issues(self, label: str, mine: Callable[[str], bool], comment: str) -> list[str]:
+        """Close the open issues with `label` that `mine` recognises, saying why; their URLs."""
+        closed = []
+        for issue in list(self._pages(f"/issues?state=open&labels={urllib.parse.quote(label)}")):
+            if "pull_request" not in issue and mine(issue.get("body") or ""):
+                self.request("POST", f"/issues/{issue['number']}/comments", {"body": comment})
+                self.request("PATCH", f"/issues/{issue['number']}", {"state": "closed"})
+                closed.append(issue.get("html_url", ""))
+        return closed

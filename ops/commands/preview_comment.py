@@ -33,8 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="compare two `python -m infra.render --out DIR` folders instead")
     source.add_argument("--removed", action="store_true",
                         help="the comment for a stack whose stack file the change removes")
-    source.add_argument("--body", type=Path, metavar="FILE",
-                        help="a comment built earlier (by a run that could not post it)")
+    source.add_argument("--body", type=Path, nargs="+", metavar="FILE",
+                        help="comments built earlier (by a run that could not post them)")
     parser.add_argument("--stack", help="the stack (required unless PREVIEW names it)")
     parser.add_argument("--commit", help="the commit previewed, shown in the heading")
     parser.add_argument("--policy-pack", metavar="DIR",
@@ -48,6 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pr", type=int, metavar="N", help="the pull request number")
     parser.add_argument("--expect-head", metavar="SHA",
                         help="with --post: refuse unless the pull request's head is still SHA")
+    parser.add_argument("--fail-on-error", action="store_true",
+                        help="exit 1 after commenting when the preview itself failed")
     parser.set_defaults(run=run)
 
 
@@ -59,34 +61,42 @@ def _stack(args: argparse.Namespace, required: bool) -> str | None:
     return args.stack
 
 
-def build(args: argparse.Namespace) -> str:
+def read_body(path: Path, stack: str | None) -> str:
+    """A comment built by an earlier run: it must be one stack's comment, within the limit."""
+    from ops import preview_comment as comments
+
+    try:
+        body = path.read_text()
+    except OSError as error:
+        raise OpsError(f"cannot read the comment {path}: {error.strerror}") from None
+    marked = comments.marked_stack(body)
+    if marked is None:
+        raise OpsError(f"{path} is not a preview comment: it has no stack marker")
+    if stack and marked != stack:
+        raise OpsError(f"{path} is the comment of stack '{marked}', not '{stack}'")
+    if len(body) > comments.LIMIT:
+        raise OpsError(f"{path} is {len(body)} characters: over GitHub's {comments.LIMIT}")
+    return body
+
+
+def build(args: argparse.Namespace) -> tuple[list[str], bool]:
+    """The comment bodies, and whether the preview they show failed."""
     from ops import preview_comment as comments
 
     if args.body is not None:
-        try:
-            body = args.body.read_text()
-        except OSError as error:
-            raise OpsError(f"cannot read the comment {args.body}: {error.strerror}") from None
-        stack = comments.marked_stack(body)
-        if stack is None:
-            raise OpsError(f"{args.body} is not a preview comment: it has no stack marker")
-        if args.stack and stack != args.stack:
-            raise OpsError(f"{args.body} is the comment of stack '{stack}', not '{args.stack}'")
-        if len(body) > comments.LIMIT:
-            raise OpsError(f"{args.body} is {len(body)} characters: over GitHub's {comments.LIMIT}")
-        return body
+        return [read_body(path, _stack(args, required=False)) for path in args.body], False
     if args.removed:
         stack = _stack(args, required=True)
-        return comments.removed_comment(stack, stack.rpartition(".")[2], args.commit)
+        return [comments.removed_comment(stack, stack.rpartition(".")[2], args.commit)], False
     if args.render_diff:
         from ops.render_diff import render_diff
 
         stack = _stack(args, required=True)
         base_dir, head_dir = args.render_diff
         chunks, changed = render_diff(base_dir, head_dir, stack)
-        return comments.render_diff_comment(stack, chunks, changed, args.commit)
+        return [comments.render_diff_comment(stack, chunks, changed, args.commit)], False
     report = comments.load_report(args.preview, _stack(args, required=False))
-    return comments.preview_comment(report, args.commit, args.policy_pack)
+    return [comments.preview_comment(report, args.commit, args.policy_pack)], report.failed or bool(report.errors)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,24 +104,29 @@ def run(args: argparse.Namespace) -> int:
 
     if args.post and args.pr is None:
         raise OpsError("--post needs --pr N, the pull request to comment on")
-    body = build(args)
+    bodies, failed = build(args)
     if args.out:
-        args.out.write_text(body)
+        args.out.write_text("".join(bodies))
     elif not args.post:
-        sys.stdout.write(body)
+        sys.stdout.write("".join(bodies))
     if args.summary:
         with args.summary.open("a") as summary:
-            summary.write(body.split("\n", 1)[1] + "\n")  # without the marker line
+            for body in bodies:
+                summary.write(body.split("\n", 1)[1] + "\n")  # without the marker line
     if args.post:
         from ops.github import GitHub
 
         github = GitHub.from_environment()
-        stack = comments.marked_stack(body)
         if args.expect_head:
             head = github.pull_request_head(args.pr)
             if head != args.expect_head:
                 raise OpsError(f"pull request #{args.pr} is now at {head[:12] or 'an unknown commit'}, "
                                f"not {args.expect_head[:12]}: this comment is stale and is not posted")
-        outcome, url = github.upsert_comment(args.pr, body, lambda text: comments.belongs_to(text, stack))
-        print(f"{stack}: comment {outcome} {url}".rstrip(), file=sys.stderr)
+        for body in bodies:
+            stack = comments.marked_stack(body)
+            outcome, url = github.upsert_comment(args.pr, body, lambda text, s=stack: comments.belongs_to(text, s))
+            print(f"{stack}: comment {outcome} {url}".rstrip(), file=sys.stderr)
+    if failed and args.fail_on_error:
+        print("error: the preview failed (see the comment)", file=sys.stderr)
+        return 1
     return 0

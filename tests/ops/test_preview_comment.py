@@ -326,3 +326,21 @@ def test_a_refusal_from_github_is_one_message_without_the_token(github, tmp_path
     assert code == 1
     assert err.startswith("error: GitHub answered 403 to GET /repos/example/platform/issues/3/comments")
     assert github.token not in err
+
+
+def test_a_failed_preview_is_commented_and_then_fails_the_step(github, tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(Report(stack="staging", errors=["boom"], failed=True).to_dict()))
+    code, _, err = comment_for(None, str(path), "--post", "--pr", "4", "--fail-on-error")
+    assert code == 1 and err.endswith("error: the preview failed (see the comment)\n")
+    assert "The preview failed" in github.comments[4][0]["body"]
+    assert comment_for(None, str(path), "--post", "--pr", "4")[0] == 0  # without the flag: commented only
+
+
+def test_several_comments_of_a_fork_run_each_go_to_their_own_stack(github, tmp_path):
+    paths = []
+    for stack in ("staging", "api-gateway.staging"):
+        paths.append(tmp_path / f"{stack}.md")
+        paths[-1].write_text(preview_comment(Report(stack=stack)))
+    assert comment_for(None, "--body", *map(str, paths), "--post", "--pr", "5")[0] == 0
+    assert [marked_stack(c["body"]) for c in github.comments[5]] == ["staging", "api-gateway.staging"]

@@ -191,6 +191,12 @@ COMPONENTS = [
         sources=["go.mod", "go.sum"],
     ),
     Component(
+        name="actionlint",
+        packages=["github.com/rhysd/actionlint/cmd/actionlint"],
+        binaries=["actionlint"],
+        sources=["go.mod", "go.sum"],
+    ),
+    Component(
         name="kwok",
         packages=["sigs.k8s.io/kwok/cmd/kwok"],
         binaries=["kwok", "kwok-stages.yaml"],
