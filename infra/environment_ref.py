@@ -6,7 +6,8 @@ stack that does not exist at all is refused by the engine itself: `unknown stack
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 import pulumi
 
@@ -26,21 +27,35 @@ class EnvironmentSettings:
     cloudflare_zone_id: str
     cloudflare_zone_name: str
     base_domain: str
+    # Outputs a component stack passes on as its own `environment_<name>` outputs (FORWARDED).
+    forwarded: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     def exports(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in REQUIRED}
+
+
+REQUIRED = [f.name for f in fields(EnvironmentSettings) if f.name != "forwarded"]
+# A policy pack judging a component stack sees the stack's outputs but never the StackReference
+# they came from (the engine leaves read resources out of a stack validation): what a rule
+# needs of the environment, the component stack passes on as `environment_<name>` outputs.
+FORWARDED = ("quota", "cloudflare_zone_name", "cloudflare_zone_id")
 
 
 async def read_environment(stack: StackName, organization: str) -> EnvironmentSettings:
     qualified = naming.environment_stack_reference(organization, stack.env)
     reference = pulumi.StackReference(qualified)
     outputs = {}
-    for setting in fields(EnvironmentSettings):
-        details = await reference.get_output_details(setting.name)
-        outputs[setting.name] = details.value if details.value is not None else details.secret_value
-    missing = [f.name for f in fields(EnvironmentSettings) if not outputs.get(f.name)]
+    for name in REQUIRED:
+        details = await reference.get_output_details(name)
+        outputs[name] = details.value if details.value is not None else details.secret_value
+    missing = [name for name in REQUIRED if not outputs.get(name)]
     if missing:
         raise PlatformError(
             f"stack '{stack}': environment stack '{qualified}' lacks output(s) "
             f"{', '.join(missing)}: run `pulumi up -s {stack.env}` first")
-    return EnvironmentSettings(**{f.name: outputs[f.name] for f in fields(EnvironmentSettings)})
+    forwarded = {}
+    for name in FORWARDED:
+        details = await reference.get_output_details(name)
+        if details.value is not None:
+            forwarded[f"environment_{name}"] = details.value
+    return EnvironmentSettings(**{name: outputs[name] for name in REQUIRED}, forwarded=forwarded)

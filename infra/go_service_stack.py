@@ -59,6 +59,7 @@ async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
     service = GoService(name, args, opts=pulumi.ResourceOptions(providers=providers))
     host = f"{name}.{environment.namespace}.svc.cluster.local"
     return {
+        **environment.forwarded,
         "environment": stack.env,
         "namespace": environment.namespace,
         "service": name,

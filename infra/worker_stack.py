@@ -64,6 +64,7 @@ async def build(stack: StackName, config: WorkerConfig) -> dict[str, Any]:
         opts=pulumi.ResourceOptions(providers=[cloudflare_provider(stack)]))
     hosts = sorted({route_host(r) for r in config.routes} | set(config.custom_domains))
     return {
+        **environment.forwarded,
         "environment": stack.env,
         "script_name": worker.script_name,
         "version_id": worker.version_id,

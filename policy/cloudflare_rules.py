@@ -73,8 +73,8 @@ def routes_in_environment_zone(args, report: ReportViolation) -> None:
     zone, zone_id = environment.get("cloudflare_zone_name"), environment.get("cloudflare_zone_id")
     if not zone or not zone_id:
         for resource in routed:
-            report(f"'{resource.name}': the stack reads no environment zone (a StackReference to "
-                   "its environment stack with cloudflare_zone_name and cloudflare_zone_id)",
+            report(f"'{resource.name}': the stack passes on no environment zone (its "
+                   "`environment_cloudflare_zone_name` and `environment_cloudflare_zone_id` outputs)",
                    resource.urn)
         return
     for resource in routed:

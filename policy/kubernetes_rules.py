@@ -175,8 +175,8 @@ def hpa_within_environment_quota(args, report: ReportViolation) -> None:
     quota = (environment or {}).get("quota")
     if not isinstance(quota, Mapping):
         for hpa in hpas:
-            report(f"HPA '{name_of(hpa.props, hpa.name)}': the stack reads no environment quota "
-                   "(a StackReference to its environment stack with a `quota` output)", hpa.urn)
+            report(f"HPA '{name_of(hpa.props, hpa.name)}': the stack passes on no environment quota "
+                   "(its `environment_quota` output, the environment stack's `quota`)", hpa.urn)
         return
     deployments = _kubernetes(args, DEPLOYMENT)
     for hpa in hpas:

@@ -4,8 +4,10 @@
   URN: `urn:pulumi:<stack>::<project>::<type>::<name>`. The component stacks are named
   `<component>.<env>` and environment stacks `<env>`, so the environment is the last part.
 - The environment's settings (its quota, its Cloudflare zone) are the environment stack's
-  outputs, which a component stack reads through a StackReference: the engine hands that
-  resource to a stack validation with its `outputs`, like any other resource.
+  outputs, which a component stack reads through a StackReference. The engine leaves read
+  resources such as a StackReference out of a stack validation, so a component stack passes
+  on what the rules need as its own outputs, `environment_<name>` (the `pulumi:pulumi:Stack`
+  resource's properties); a StackReference's `outputs`, where an engine shows one, count too.
 - Stack config (a key such as `platform:service_type`) is the stack's configuration, which the
   engine sends to the pack before it starts (the language host puts it in PULUMI_CONFIG).
 """
@@ -18,6 +20,8 @@ from typing import Any
 
 PRODUCTION = "production"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+STACK = "pulumi:pulumi:Stack"
+FORWARDED_PREFIX = "environment_"
 
 
 def stack_of(urn: str) -> str:
@@ -37,7 +41,15 @@ def is_production(urn: str) -> bool:
 
 
 def environment_outputs(resources: Iterable[Any]) -> Mapping[str, Any] | None:
-    """The outputs of the environment stack a component stack references, if it does."""
+    """The outputs of the environment stack a component stack reads, if it does: those it
+    passes on as its own `environment_<name>` outputs, else a StackReference's."""
+    resources = list(resources)
+    for resource in resources:
+        if resource.resource_type == STACK:
+            forwarded = {key[len(FORWARDED_PREFIX):]: value for key, value in (resource.props or {}).items()
+                         if key.startswith(FORWARDED_PREFIX)}
+            if forwarded:
+                return forwarded
     for resource in resources:
         if resource.resource_type == STACK_REFERENCE:
             outputs = resource.props.get("outputs")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.environment_ref import EnvironmentSettings
+from infra.environment_ref import FORWARDED, REQUIRED
 from infra.errors import PlatformError
 from infra.mock_engine import StackRun, run_stack
 from infra.stack_files import read_stack_config
@@ -12,7 +12,7 @@ from infra.stack_files import read_stack_config
 from tests.conftest import stacks_of_kind
 
 COMPONENT_STACKS = stacks_of_kind("go-service") + stacks_of_kind("cloudflare-worker")
-SETTINGS = [name for name in EnvironmentSettings.__dataclass_fields__]
+SETTINGS = REQUIRED
 
 
 def attempt(stack: str, environment_outputs: dict) -> tuple[PlatformError, StackRun]:
@@ -49,3 +49,12 @@ def test_the_environments_outputs_reach_the_component(repo_renderer, stack):
     providers = [r for r in run.resources if r.type == "pulumi:providers:kubernetes"]
     for provider in providers:
         assert provider.inputs["context"] == environment["kubernetes_context"]
+
+
+@pytest.mark.parametrize("stack", COMPONENT_STACKS)
+def test_what_a_policy_needs_of_the_environment_is_passed_on_as_stack_outputs(repo_renderer, stack):
+    """A stack validation sees the stack's outputs, never the StackReference they came from."""
+    environment = repo_renderer.run(stack.split(".")[1]).outputs
+    outputs = repo_renderer.run(stack).outputs
+    for name in FORWARDED:
+        assert outputs[f"environment_{name}"] == environment[name], name

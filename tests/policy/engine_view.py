@@ -12,6 +12,7 @@ from infra.mock_engine import STACK_REFERENCE, StackRun, unwrap_secrets
 from infra.render import normalize
 
 PROJECT = "platform"
+STACK = "pulumi:pulumi:Stack"
 
 
 def urn(stack: str, type_: str, name: str) -> str:
@@ -41,14 +42,18 @@ def violations(validate, args) -> list[str]:
     return found
 
 
-def stack_resources(run: StackRun, outputs_of) -> list[PolicyResource]:
-    """A mocked stack run as the engine would show it to a stack validation during a preview:
-    each resource's inputs (secrets as their values), a StackReference with its outputs."""
-    resources = []
+def stack_resources(run: StackRun, outputs_of=None) -> list[PolicyResource]:
+    """A mocked stack run as the engine shows it to a stack validation during a preview: each
+    resource's inputs (secrets as their values) and the stack's outputs as the properties of
+    its `pulumi:pulumi:Stack` resource. The engine leaves read resources out, so a
+    StackReference is not there (`outputs_of` is no longer needed)."""
+    resources = [PolicyResource(STACK, normalize(unwrap_secrets(run.outputs)),
+                                urn(run.stack, STACK, f"{PROJECT}-{run.stack}"), f"{PROJECT}-{run.stack}",
+                                _options(), None, None, [], {})]
     for registered in run.resources:
-        props = normalize(unwrap_secrets(registered.inputs))
         if registered.type == STACK_REFERENCE:
-            props = {**props, "outputs": outputs_of(props.get("name") or registered.name)}
+            continue
+        props = normalize(unwrap_secrets(registered.inputs))
         resources.append(PolicyResource(registered.type, props, registered.urn, registered.name,
                                         _options(registered.parent), None, None, [], {}))
     return resources

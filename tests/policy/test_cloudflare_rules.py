@@ -97,5 +97,14 @@ def test_custom_domains_live_in_the_zone_too():
 
 def test_routes_without_an_environment_zone_cannot_be_judged_and_are_stopped():
     assert violations(rules.routes_in_environment_zone, stack(route("ai.example.com/*"))) == [
-        "'r0': the stack reads no environment zone (a StackReference to its environment stack "
-        "with cloudflare_zone_name and cloudflare_zone_id)"]
+        "'r0': the stack passes on no environment zone (its `environment_cloudflare_zone_name` "
+        "and `environment_cloudflare_zone_id` outputs)"]
+
+
+def test_routes_are_judged_by_the_zone_their_stack_passes_on_as_outputs():
+    """The engine shows a stack validation the stack's outputs, not its StackReference."""
+    outputs = ("pulumi:pulumi:Stack", {"environment_cloudflare_zone_name": "example.com",
+                                       "environment_cloudflare_zone_id": ZONE_ID})
+    assert violations(rules.routes_in_environment_zone, stack(outputs, route("ai.example.com/*"))) == []
+    assert violations(rules.routes_in_environment_zone, stack(outputs, route("ai.example.org/*"))) == [
+        "'r1' serves 'ai.example.org', outside the example.com zone of this environment"]

@@ -276,5 +276,15 @@ def test_an_hpa_whose_pods_outgrow_the_memory_limit_quota_is_stopped():
 def test_an_hpa_without_an_environment_quota_cannot_be_judged_and_is_stopped():
     assert violations(rules.hpa_within_environment_quota, stack(
         (DEPLOYMENT, deployment()), (HPA, hpa(2.0, 4.0)))) == [
-        "HPA 'app': the stack reads no environment quota (a StackReference to its environment "
-        "stack with a `quota` output)"]
+        "HPA 'app': the stack passes on no environment quota (its `environment_quota` output, "
+        "the environment stack's `quota`)"]
+
+
+def test_an_hpa_is_judged_by_the_quota_its_stack_passes_on_as_an_output():
+    """The engine shows a stack validation the stack's outputs, not its StackReference."""
+    outputs = ("pulumi:pulumi:Stack", {"environment_quota": QUOTA, "environment": "production"})
+    assert violations(rules.hpa_within_environment_quota, stack(
+        outputs, (DEPLOYMENT, deployment()), (HPA, hpa(2.0, 10.0)))) == []
+    assert violations(rules.hpa_within_environment_quota, stack(
+        outputs, (DEPLOYMENT, deployment()), (HPA, hpa(2.0, 11.0))))[0] == \
+        "HPA 'app' may scale to 11 pods; the environment quota allows 10"
