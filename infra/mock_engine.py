@@ -10,6 +10,7 @@ import json
 import runpy
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Collection, Optional
 
 import pulumi
@@ -17,6 +18,7 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from infra.stack_files import SECRET_PLACEHOLDER, StackConfigFile
+from infra.stacks import PROJECT_ROOT
 
 PROJECT = "platform"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
@@ -132,8 +134,10 @@ def _resolve_output(value: Any) -> tuple[Any, bool]:
 
 def run_stack(stack: str, config: StackConfigFile,
               resolve_stack: Optional[StackOutputsResolver] = None,
-              organization: str = "organization", run: Optional[StackRun] = None) -> StackRun:
-    """Run the program (module `infra`, as the CLI does) for `stack` and return what it did.
+              organization: str = "organization", run: Optional[StackRun] = None,
+              root: Path = PROJECT_ROOT) -> StackRun:
+    """Run the program (module `infra`, as the CLI does) for `stack` of the project in `root`
+    (the folder of its Pulumi.yaml and stack files) and return what it did.
 
     Raises whatever the program raises (a PlatformError for bad config), after the mock
     engine has settled; pass `run` to inspect what was registered before the failure.
@@ -153,15 +157,21 @@ def run_stack(stack: str, config: StackConfigFile,
     settings.ROOT.set(None)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    roots = []
+    # The CLI names the project's folder (pulumi.get_root_directory()); set_mocks cannot.
+    previous_root_directory = settings.SETTINGS.root_directory
+    settings.SETTINGS.root_directory = str(root)
+    stacks = []
 
     def program() -> None:
-        roots.append(settings.get_root_resource())
+        stacks.append(settings.get_root_resource())
         runpy.run_module("infra", run_name="__main__")
 
-    _sync_await(pulumi.runtime.run_in_stack(program))
-    (root,) = roots
-    for name, value in sorted(root.outputs.items()):
+    try:
+        _sync_await(pulumi.runtime.run_in_stack(program))
+    finally:
+        settings.SETTINGS.root_directory = previous_root_directory
+    (root_stack,) = stacks
+    for name, value in sorted(root_stack.outputs.items()):
         resolved, secret = _resolve_output(value)
         run.outputs[name] = resolved
         if secret:

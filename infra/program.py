@@ -6,7 +6,7 @@ import importlib
 import pulumi
 
 from infra.config.loader import load_config
-from infra.stacks import parse_stack_name
+from infra.stacks import parse_stack_name, project_root
 
 # Config model name -> the module that builds it. Imported lazily so each stack pays only
 # for the provider SDK it uses (the Cloudflare SDK alone costs ~1.4 s to import).
@@ -18,7 +18,7 @@ BUILDERS = {
 
 
 def main() -> None:
-    stack = parse_stack_name(pulumi.get_stack())
+    stack = parse_stack_name(pulumi.get_stack(), project_root())
     config = load_config(stack)  # raises one ConfigError before anything is registered
     builder = importlib.import_module(BUILDERS[type(config).__name__])
     # A builder is a coroutine: a component stack awaits its environment stack's outputs

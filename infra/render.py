@@ -51,7 +51,8 @@ class Renderer:
         if stack not in self.runs:
             parse_stack_name(stack, self.root)
             config = read_stack_config(stack, self.root, self.overrides.get(stack))
-            self.runs[stack] = run_stack(stack, config, resolve_stack=self._outputs_of)
+            self.runs[stack] = run_stack(stack, config, resolve_stack=self._outputs_of,
+                                         root=self.root)
         return self.runs[stack]
 
     def _outputs_of(self, qualified_name: str) -> dict[str, Any]:

@@ -8,15 +8,27 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pulumi
 import yaml
 
 from infra.errors import StackFileError, UnknownStackError
 
+# This checkout: the project whose code this is, and the default project of every function here.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_NAMESPACE = "platform"
 ENVIRONMENTS = ("staging", "production")
 _LABEL = r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?"
 _STACK_RE = re.compile(rf"^(?:(?P<component>{_LABEL})\.)?(?P<env>{_LABEL})$")
+
+
+def project_root() -> Path:
+    """The project the program runs for: the folder of the Pulumi.yaml the engine names (the
+    CLI and the mock engine both do); outside any engine, this checkout. Stack files and the
+    paths stack configs hold (bundles, mounted files, build contexts) are relative to it."""
+    given = pulumi.get_root_directory()
+    if given and (Path(given) / "Pulumi.yaml").is_file():
+        return Path(given)
+    return PROJECT_ROOT
 
 
 @dataclass(frozen=True)

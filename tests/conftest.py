@@ -1,12 +1,20 @@
-"""Shared fixtures: run any stack's real program under Pulumi's mocks, and find stacks by kind."""
+"""Shared fixtures: run any stack's real program under Pulumi's mocks, and find stacks by kind.
+
+The glob-based tests run over every stack file of two projects: the repository, and the
+minimal project in tests/fixtures/minimal-project (a new team's stacks with only the keys their
+config models require), so that they assert what each stack's own config implies rather than
+what the repository's examples happen to set.
+"""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import pytest
 
@@ -16,33 +24,123 @@ from infra.render import Renderer, render
 from infra.stack_files import read_stack_config
 from infra.stacks import PROJECT_ROOT, discover_stacks
 
-ALL_STACKS = discover_stacks()
+FIXTURE_PROJECT = Path(__file__).resolve().parent / "fixtures" / "minimal-project"
+ALL_STACKS = discover_stacks()  # the repository's stacks, by name
 # `make test` exports the Go it found or bootstrapped; run alone, pytest looks for one.
 GO = os.environ.get("GO") or shutil.which("go") or "/usr/local/go/bin/go"
 
 
+@dataclass(frozen=True)
+class Stack:
+    """A stack of a project: the repository (PROJECT_ROOT) or a fixture project."""
+
+    name: str
+    root: Path = PROJECT_ROOT
+
+    def __str__(self) -> str:  # the test id: the repository's stacks keep their bare names
+        return self.name if self.root == PROJECT_ROOT else f"{self.root.name}-{self.name}"
+
+    @property
+    def env(self) -> str:
+        return self.name.split(".")[-1]
+
+    @property
+    def component(self) -> Optional[str]:
+        return self.name.split(".")[0] if "." in self.name else None
+
+    @property
+    def environment(self) -> "Stack":
+        return Stack(self.env, self.root)
+
+    @property
+    def file(self) -> Path:
+        return self.root / f"Pulumi.{self.name}.yaml"
+
+    @property
+    def config(self) -> dict[str, str]:
+        """The config the engine passes (`platform:key` -> value, objects JSON-encoded)."""
+        return read_stack_config(self.name, self.root).config
+
+    def configured(self, key: str, default: Any = None) -> Any:
+        """A `platform:` key of the stack's own file, decoded (`default` when it is not set)."""
+        value = self.config.get(f"platform:{key}")
+        if value is None:
+            return default
+        return json.loads(value) if value[:1] in "{[" else value
+
+    @property
+    def kind(self) -> str:
+        return "environment" if self.component is None else self.config.get("platform:kind", "")
+
+
+def as_stack(stack: Union[str, Stack]) -> Stack:
+    return stack if isinstance(stack, Stack) else Stack(stack)
+
+
+PROJECTS = (PROJECT_ROOT, FIXTURE_PROJECT)
+# Every stack file of every project: what the glob-based tests run over.
+STACKS = [Stack(name, root) for root in PROJECTS for name in discover_stacks(root)]
+
+
+def stacks_of(kind: str) -> list[Stack]:
+    return [s for s in STACKS if s.kind == kind]
+
+
 def kind_of(stack: str) -> str:
-    if "." not in stack:
-        return "environment"
-    return read_stack_config(stack).config.get("platform:kind", "")
+    return Stack(stack).kind
 
 
 def stacks_of_kind(kind: str) -> list[str]:
+    """The repository's stacks of a kind, by name."""
     return [s for s in ALL_STACKS if kind_of(s) == kind]
 
 
-@pytest.fixture(scope="session")
-def repo_renderer() -> Renderer:
-    """One renderer for the repository as it is: each stack runs once per test session."""
-    return Renderer()
+class Renderers:
+    """One renderer per project: each stack runs once per test session."""
+
+    def __init__(self):
+        self.by_root: dict[Path, Renderer] = {}
+
+    def of(self, root: Path) -> Renderer:
+        return self.by_root.setdefault(root, Renderer(root=root))
+
+    def run(self, stack: Union[str, Stack]) -> StackRun:
+        stack = as_stack(stack)
+        return self.of(stack.root).run(stack.name)
 
 
 @pytest.fixture(scope="session")
-def rendered(tmp_path_factory, repo_renderer) -> Path:
-    """Every stack of the repository rendered once, as `python -m infra.render` writes it."""
-    out = tmp_path_factory.mktemp("render")
-    assert render(ALL_STACKS, out, repo_renderer) == []
-    return out
+def renderers() -> Renderers:
+    return Renderers()
+
+
+@pytest.fixture(scope="session")
+def repo_renderer(renderers) -> Renderer:
+    """The renderer of the repository as it is."""
+    return renderers.of(PROJECT_ROOT)
+
+
+@pytest.fixture(scope="session")
+def rendered_projects(tmp_path_factory, renderers) -> dict[Path, Path]:
+    """Every stack of every project rendered once, as `python -m infra.render` writes it:
+    project root -> output folder."""
+    outs = {}
+    for root in PROJECTS:
+        outs[root] = tmp_path_factory.mktemp(f"render-{root.name}")
+        assert render(discover_stacks(root), outs[root], renderers.of(root)) == []
+    return outs
+
+
+@pytest.fixture(scope="session")
+def rendered(rendered_projects) -> Path:
+    """Every stack of the repository, rendered."""
+    return rendered_projects[PROJECT_ROOT]
+
+
+@pytest.fixture(scope="session")
+def rendered_stack(rendered_projects) -> Callable[[Stack], Path]:
+    """The folder a stack was rendered into."""
+    return lambda stack: rendered_projects[stack.root] / stack.name
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -53,10 +151,12 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def run_stack_with():
-    """Run `stack` with some `platform:` keys replaced (None removes a key)."""
+    """Run `stack` (a name in the repository, or a Stack) with some `platform:` keys replaced
+    (None removes a key)."""
 
-    def run(stack: str, **overrides: Any) -> StackRun:
-        return Renderer(overrides={stack: _keys(overrides)}).run(stack)
+    def run(stack: Union[str, Stack], **overrides: Any) -> StackRun:
+        stack = as_stack(stack)
+        return Renderer(root=stack.root, overrides={stack.name: _keys(overrides)}).run(stack.name)
 
     return run
 
@@ -65,14 +165,17 @@ def run_stack_with():
 def failing_run():
     """Run `stack` with overrides expecting a PlatformError; return (error, registered)."""
 
-    def run(stack: str, **overrides: Any) -> tuple[PlatformError, list[RegisteredResource]]:
-        renderer = Renderer(overrides={stack: _keys(overrides)})
-        if "." in stack:  # let the environment stack render first, unmodified
-            renderer.run(stack.split(".")[1])
-        attempt = StackRun(stack=stack)
-        config = read_stack_config(stack, overrides=_keys(overrides))
+    def run(stack: Union[str, Stack], **overrides: Any
+            ) -> tuple[PlatformError, list[RegisteredResource]]:
+        stack = as_stack(stack)
+        renderer = Renderer(root=stack.root, overrides={stack.name: _keys(overrides)})
+        if stack.component:  # let the environment stack render first, unmodified
+            renderer.run(stack.env)
+        attempt = StackRun(stack=stack.name)
+        config = read_stack_config(stack.name, stack.root, overrides=_keys(overrides))
         with pytest.raises(PlatformError) as caught:
-            run_stack(stack, config, resolve_stack=renderer._outputs_of, run=attempt)
+            run_stack(stack.name, config, resolve_stack=renderer._outputs_of, run=attempt,
+                      root=stack.root)
         return caught.value, attempt.resources
 
     return run

@@ -1,17 +1,19 @@
-"""CloudflareWorker graphs: bundle, bindings, compatibility, rollout, routes, for every Worker stack."""
+"""CloudflareWorker graphs: bundle, bindings, compatibility, rollout, routes, for every Worker stack
+(the repository's and the minimal fixture's), each held to what its own config implies."""
 from __future__ import annotations
 
 import hashlib
 
 import pytest
 
+from infra.config.worker import Rollout
 from infra.mock_engine import is_secret_value, redact, unwrap_secrets
-from infra.stack_files import read_stack_config
-from infra.stacks import PROJECT_ROOT
+from infra.stack_files import SECRET_PLACEHOLDER
 
-from tests.conftest import single, stacks_of_kind
+from tests.conftest import FIXTURE_PROJECT, Stack, single, stacks_of
 
-WORKER_STACKS = stacks_of_kind("cloudflare-worker")
+WORKER_STACKS = stacks_of("cloudflare-worker")
+worker_stacks = pytest.mark.parametrize("stack", WORKER_STACKS, ids=str)
 VERSION = "cloudflare:index/workerVersion:WorkerVersion"
 DEPLOYMENT = "cloudflare:index/workersDeployment:WorkersDeployment"
 ROUTE = "cloudflare:index/workersRoute:WorkersRoute"
@@ -23,15 +25,17 @@ def bindings(run):
 
 
 def test_there_are_worker_stacks_to_check():
-    assert {"ai-worker.staging", "ai-worker.production"} <= set(WORKER_STACKS)
+    assert {"ai-worker.staging", "ai-worker.production"} <= {s.name for s in WORKER_STACKS}
+    assert Stack("notify.staging", FIXTURE_PROJECT) in WORKER_STACKS
 
 
-@pytest.mark.parametrize("stack", WORKER_STACKS)
-def test_version_uploads_exactly_the_built_bundle(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@worker_stacks
+def test_version_uploads_exactly_the_built_bundle(renderers, stack):
+    run = renderers.run(stack)
     version = single(run, VERSION).inputs
     path = run.outputs["bundle"]
-    digest = hashlib.sha256((PROJECT_ROOT / path).read_bytes()).hexdigest()
+    assert path == stack.configured("bundle")
+    digest = hashlib.sha256((stack.root / path).read_bytes()).hexdigest()
     (module,) = version["modules"]
     assert module["contentFile"] == path and module["contentSha256"] == digest
     assert module["contentType"] == "application/javascript+module"
@@ -39,43 +43,55 @@ def test_version_uploads_exactly_the_built_bundle(repo_renderer, stack):
     assert run.outputs["bundle_sha256"] == digest
 
 
-@pytest.mark.parametrize("stack", WORKER_STACKS)
-def test_bindings_carry_vars_secrets_and_ai(repo_renderer, stack):
-    run = repo_renderer.run(stack)
-    found = bindings(run)
-    assert found["GATEWAY_URL"]["type"] == "plain_text"
-    assert found["GATEWAY_URL"]["text"].startswith("https://")
-    assert found["API_TOKEN"] == {"name": "API_TOKEN", "type": "secret_text", "text": "[secret]"}
+@worker_stacks
+def test_bindings_are_exactly_the_configured_vars_secrets_and_ai(renderers, stack):
+    run = renderers.run(stack)
+    expected = {name: {"name": name, "type": "plain_text", "text": text}
+                for name, text in stack.configured("vars", {}).items()}
+    # Offline a secret is the stack file's encrypted value, as the placeholder.
+    expected |= {name: {"name": name, "type": "secret_text", "text": SECRET_PLACEHOLDER}
+                 for name in stack.configured("secrets", {})}
+    if stack.configured("ai_binding"):
+        expected[stack.configured("ai_binding")] = {"name": stack.configured("ai_binding"),
+                                                     "type": "ai"}
+    assert bindings(run) == expected
     # One secret binding makes the whole property secret in state and in previews.
-    assert is_secret_value(single(run, VERSION).inputs["bindings"])
-    assert found["AI"] == {"name": "AI", "type": "ai"}
+    assert is_secret_value(single(run, VERSION).inputs["bindings"]) == bool(
+        stack.configured("secrets"))
 
 
-@pytest.mark.parametrize("stack", WORKER_STACKS)
-def test_compatibility_settings_come_from_the_stack(repo_renderer, stack):
-    version = single(repo_renderer.run(stack), VERSION).inputs
-    config = read_stack_config(stack).config
-    assert version["compatibilityDate"] == config["platform:compatibility_date"]
-    assert version.get("compatibilityFlags", []) == []
+@worker_stacks
+def test_compatibility_settings_come_from_the_stack(renderers, stack):
+    version = single(renderers.run(stack), VERSION).inputs
+    assert version["compatibilityDate"] == stack.configured("compatibility_date")
+    assert version.get("compatibilityFlags", []) == stack.configured("compatibility_flags", [])
 
 
-@pytest.mark.parametrize("stack", WORKER_STACKS)
-def test_observability_is_on(repo_renderer, stack):
-    worker = single(repo_renderer.run(stack), "cloudflare:index/worker:Worker").inputs
+@worker_stacks
+def test_observability_is_on(renderers, stack):
+    worker = single(renderers.run(stack), "cloudflare:index/worker:Worker").inputs
     assert worker["observability"]["enabled"] is True
     assert worker["observability"]["logs"]["enabled"] is True
 
 
-@pytest.mark.parametrize("stack", WORKER_STACKS)
-def test_new_version_serves_all_traffic_by_default(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@worker_stacks
+def test_the_new_version_serves_the_configured_share_of_traffic(renderers, stack):
+    run = renderers.run(stack)
     deployment = redact(single(run, DEPLOYMENT).inputs)
+    rollout = Rollout(**stack.configured("rollout", {}))  # unset: the new version, 100 %
     assert deployment["strategy"] == "percentage"
-    assert deployment["versions"] == [{"percentage": 100, "versionId": "[unknown]"}]
-    assert deployment["scriptName"] == run.outputs["script_name"] == f"ai-worker-{stack.split('.')[1]}"
+    if rollout.rollback_to:
+        assert deployment["versions"] == [{"percentage": 100, "versionId": rollout.rollback_to}]
+    elif rollout.percentage == 100:
+        assert deployment["versions"] == [{"percentage": 100, "versionId": "[unknown]"}]
+    else:
+        assert deployment["versions"] == [
+            {"percentage": rollout.percentage, "versionId": "[unknown]"},
+            {"percentage": 100 - rollout.percentage, "versionId": rollout.stable_version_id}]
+    assert deployment["scriptName"] == run.outputs["script_name"] == f"{stack.component}-{stack.env}"
 
 
-@pytest.mark.parametrize("stack", WORKER_STACKS)
+@worker_stacks
 def test_gradual_rollout_splits_traffic_with_the_live_version(run_stack_with, stack):
     run = run_stack_with(stack, rollout={"percentage": 10, "stable_version_id": UUID_A})
     versions = redact(single(run, DEPLOYMENT).inputs)["versions"]
@@ -83,7 +99,7 @@ def test_gradual_rollout_splits_traffic_with_the_live_version(run_stack_with, st
                         {"percentage": 90, "versionId": UUID_A}]
 
 
-@pytest.mark.parametrize("stack", WORKER_STACKS)
+@worker_stacks
 def test_rollback_points_the_deployment_at_an_earlier_version(run_stack_with, stack):
     run = run_stack_with(stack, rollout={"rollback_to": UUID_A})
     assert single(run, DEPLOYMENT).inputs["versions"] == [{"percentage": 100,
@@ -91,10 +107,10 @@ def test_rollback_points_the_deployment_at_an_earlier_version(run_stack_with, st
     assert run.outputs["traffic"] == {"rollback_to": UUID_A}
 
 
-@pytest.mark.parametrize("stack", WORKER_STACKS)
-def test_routes_live_on_the_environment_zone(repo_renderer, stack):
-    run = repo_renderer.run(stack)
-    zone_id = repo_renderer.run(stack.split(".")[1]).outputs["cloudflare_zone_id"]
+@worker_stacks
+def test_routes_live_on_the_environment_zone(renderers, stack):
+    run = renderers.run(stack)
+    zone_id = renderers.run(stack.environment).outputs["cloudflare_zone_id"]
     routes = run.of_type(ROUTE)
     assert [r.inputs["pattern"] for r in routes] == run.outputs["routes"]
     assert all(r.inputs["zoneId"] == zone_id for r in routes)

@@ -1,18 +1,22 @@
-"""GoService graphs: hardening, rollout, isolation and scaling, for every go-service stack."""
+"""GoService graphs: hardening, rollout, isolation and scaling, for every go-service stack
+(the repository's and the minimal fixture's), each held to what its own config implies."""
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from components.go_service import GRACE_MARGIN_SECONDS, SECRET_FILE_MODE, SECRET_FILES_DIR
-from infra.mock_engine import redact, unwrap_secrets
+from infra.config.go_service import Scaling
+from infra.mock_engine import is_secret_value, redact, unwrap_secrets
 from infra.render import normalize
-from infra.stack_files import read_stack_config
+from infra.stack_files import SECRET_PLACEHOLDER
 
-from tests.conftest import custom_resources, single, stacks_of_kind
+from tests.conftest import FIXTURE_PROJECT, Stack, custom_resources, single, stacks_of
 
-GO_STACKS = stacks_of_kind("go-service")
+GO_STACKS = stacks_of("go-service")
+go_stacks = pytest.mark.parametrize("stack", GO_STACKS, ids=str)
+SECRET = "kubernetes:core/v1:Secret"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+FILES_ANNOTATION = "platform.example.com/files-sha256"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -28,13 +32,18 @@ def container_of(run):
     return spec_of(run, DEPLOYMENT)["spec"]["template"]["spec"]["containers"][0]
 
 
+def pod_annotations(run) -> dict:
+    return spec_of(run, DEPLOYMENT)["spec"]["template"]["metadata"].get("annotations") or {}
+
+
 def test_there_are_go_service_stacks_to_check():
-    assert {"api-gateway.staging", "api-gateway.production"} <= set(GO_STACKS)
+    assert {"api-gateway.staging", "api-gateway.production"} <= {s.name for s in GO_STACKS}
+    assert Stack("billing.staging", FIXTURE_PROJECT) in GO_STACKS
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_pods_run_non_root_read_only_without_capabilities(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@go_stacks
+def test_pods_run_non_root_read_only_without_capabilities(renderers, stack):
+    run = renderers.run(stack)
     pod = spec_of(run, DEPLOYMENT)["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -46,9 +55,9 @@ def test_pods_run_non_root_read_only_without_capabilities(repo_renderer, stack):
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_no_service_account_token_unless_asked(repo_renderer, run_stack_with, stack):
-    run = repo_renderer.run(stack)
+@go_stacks
+def test_no_service_account_token_unless_asked(renderers, run_stack_with, stack):
+    run = renderers.run(stack)
     assert spec_of(run, DEPLOYMENT)["spec"]["template"]["spec"][
         "automountServiceAccountToken"] is False
     assert spec_of(run, "kubernetes:core/v1:ServiceAccount")[
@@ -58,38 +67,40 @@ def test_no_service_account_token_unless_asked(repo_renderer, run_stack_with, st
         "automountServiceAccountToken"] is True
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_rolling_update_never_drops_below_desired_replicas(repo_renderer, stack):
-    strategy = spec_of(repo_renderer.run(stack), DEPLOYMENT)["spec"]["strategy"]
+@go_stacks
+def test_rolling_update_never_drops_below_desired_replicas(renderers, stack):
+    strategy = spec_of(renderers.run(stack), DEPLOYMENT)["spec"]["strategy"]
     assert strategy["type"] == "RollingUpdate"
     assert strategy["rollingUpdate"]["maxUnavailable"] == 0
     assert strategy["rollingUpdate"]["maxSurge"] >= 1
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_the_hpa_alone_owns_the_replica_count(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@go_stacks
+def test_the_hpa_alone_owns_the_replica_count(renderers, stack):
+    run = renderers.run(stack)
     assert "replicas" not in spec_of(run, DEPLOYMENT)["spec"]
     hpa = spec_of(run, HPA)["spec"]
-    scaling = json.loads(read_stack_config(stack).config["platform:scaling"])
+    scaling = {**Scaling().model_dump(), **stack.configured("scaling", {})}  # unset: defaults
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (scaling["min_replicas"],
                                                         scaling["max_replicas"])
+    assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == scaling[
+        "target_cpu_utilization"]
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                      "name": spec_of(run, DEPLOYMENT)["metadata"]["name"]}
     assert hpa["metrics"][0]["resource"]["name"] == "cpu"
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_pdb_leaves_room_to_evict_within_the_hpa_minimum(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@go_stacks
+def test_pdb_leaves_room_to_evict_within_the_hpa_minimum(renderers, stack):
+    run = renderers.run(stack)
     pdb = spec_of(run, PDB)["spec"]
     assert 0 <= pdb["minAvailable"] < spec_of(run, HPA)["spec"]["minReplicas"]
     assert run.outputs["min_available"] == pdb["minAvailable"]
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_probes_resources_and_grace_period_are_set(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@go_stacks
+def test_probes_resources_and_grace_period_are_set(renderers, stack):
+    run = renderers.run(stack)
     container = container_of(run)
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["port"] == "http"
@@ -103,9 +114,9 @@ def test_probes_resources_and_grace_period_are_set(repo_renderer, stack):
     assert env["PORT"] == str(container["ports"][0]["containerPort"])
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_pods_are_spread_across_nodes(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@go_stacks
+def test_pods_are_spread_across_nodes(renderers, stack):
+    run = renderers.run(stack)
     pod = spec_of(run, DEPLOYMENT)["spec"]["template"]["spec"]
     spread = pod["topologySpreadConstraints"][0]
     assert spread["topologyKey"] == "kubernetes.io/hostname"
@@ -113,9 +124,9 @@ def test_pods_are_spread_across_nodes(repo_renderer, stack):
         "selector"]["matchLabels"]
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_policy_pdb_and_service_select_exactly_the_deployments_pods(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@go_stacks
+def test_policy_pdb_and_service_select_exactly_the_deployments_pods(renderers, stack):
+    run = renderers.run(stack)
     deployment = spec_of(run, DEPLOYMENT)["spec"]
     selector = deployment["selector"]["matchLabels"]
     pod_labels = deployment["template"]["metadata"]["labels"]
@@ -126,9 +137,9 @@ def test_policy_pdb_and_service_select_exactly_the_deployments_pods(repo_rendere
     assert spec_of(run, SERVICE)["spec"]["type"] == "ClusterIP"
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_only_declared_callers_reach_only_the_service_port(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@go_stacks
+def test_only_declared_callers_reach_only_the_service_port(renderers, stack):
+    run = renderers.run(stack)
     policy = spec_of(run, POLICY)["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     port = container_of(run)["ports"][0]["containerPort"]
@@ -140,16 +151,16 @@ def test_only_declared_callers_reach_only_the_service_port(repo_renderer, stack)
             assert "kubernetes.io/metadata.name" in peer["namespaceSelector"]["matchLabels"]
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
+@go_stacks
 def test_service_without_callers_admits_no_one(run_stack_with, stack):
     policy = spec_of(run_stack_with(stack, callers=[]), POLICY)["spec"]
     assert policy["ingress"] == []  # no rule at all, never `ingress: [{}]`
     assert "Ingress" in policy["policyTypes"]
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_egress_is_limited_to_declared_peers_and_ports(repo_renderer, run_stack_with, stack):
-    policy = spec_of(repo_renderer.run(stack), POLICY)["spec"]
+@go_stacks
+def test_egress_is_limited_to_declared_peers_and_ports(renderers, run_stack_with, stack):
+    policy = spec_of(renderers.run(stack), POLICY)["spec"]
     for rule in policy["egress"]:
         assert rule["to"] and rule["ports"]
     peers = run_stack_with(stack, peers=[{"namespace": "data", "pod_labels": {"app": "db"},
@@ -160,30 +171,30 @@ def test_egress_is_limited_to_declared_peers_and_ports(repo_renderer, run_stack_
         "ports": [{"port": 5432, "protocol": "TCP"}]}]
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_everything_lands_in_the_environment_stacks_namespace(repo_renderer, stack):
-    run = repo_renderer.run(stack)
-    env_stack = stack.split(".")[1]
-    namespace = repo_renderer.run(env_stack).outputs["namespace"]
+@go_stacks
+def test_everything_lands_in_the_environment_stacks_namespace(renderers, stack):
+    run = renderers.run(stack)
+    namespace = renderers.run(stack.environment).outputs["namespace"]
     for resource in custom_resources(run, "kubernetes:"):
         assert resource.inputs["metadata"]["namespace"] == namespace
     assert run.outputs["namespace"] == namespace
     reference = single(run, "pulumi:pulumi:StackReference")
-    assert reference.inputs["name"] == f"organization/platform/{env_stack}"
+    assert reference.inputs["name"] == f"organization/platform/{stack.env}"
     assert not run.of_type("kubernetes:core/v1:Namespace"), "the namespace is the env's"
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_secret_env_reaches_the_pod_as_read_only_files_never_as_environment(repo_renderer, stack):
-    run = repo_renderer.run(stack)
-    names = sorted(json.loads(read_stack_config(stack).config.get("platform:secret_env", "{}")))
-    secrets = run.of_type("kubernetes:core/v1:Secret")
+@go_stacks
+def test_secret_env_reaches_the_pod_as_read_only_files_never_as_environment(renderers, stack):
+    run = renderers.run(stack)
+    names = sorted(stack.configured("secret_env", {}))
+    secrets = run.of_type(SECRET)
     if not names:
         assert secrets == [], "no secret_env, no Secret"
         return
     (secret,) = secrets
-    assert secret.inputs["stringData"]["4dabf18193072939515e22adb298388d"]  # a Pulumi secret
-    assert sorted(unwrap_secrets(secret.inputs["stringData"])) == names
+    assert is_secret_value(secret.inputs["stringData"])  # a Pulumi secret, and exactly these
+    # keys; offline each value is the stack file's encrypted one, as the placeholder.
+    assert unwrap_secrets(secret.inputs["stringData"]) == {n: SECRET_PLACEHOLDER for n in names}
     pod = spec_of(run, DEPLOYMENT)["spec"]["template"]["spec"]
     container = container_of(run)
     (volume,) = [v for v in pod["volumes"] if "secret" in v]
@@ -200,25 +211,48 @@ def test_secret_env_reaches_the_pod_as_read_only_files_never_as_environment(repo
     assert not [e for e in container["env"] if "valueFrom" in e], "no secret in the environment"
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_mounted_files_roll_the_pods_when_they_change(repo_renderer, run_stack_with, stack):
-    run = repo_renderer.run(stack)
-    before = spec_of(run, DEPLOYMENT)["spec"]["template"]["metadata"]["annotations"]
-    changed = run_stack_with(stack, files={"mount_path": "/etc/api-gateway",
-                                           "sources": {"catalog.json": "contract/openapi.yaml"}})
-    after = spec_of(changed, DEPLOYMENT)["spec"]["template"]["metadata"]["annotations"]
-    assert before != after
+@go_stacks
+def test_a_secret_env_entry_becomes_a_key_of_the_secret(run_stack_with, stack):
+    secret_env = {**stack.configured("secret_env", {}), "NEW_TOKEN": {"secure": "v1:abc"}}
+    secret = single(run_stack_with(stack, secret_env=secret_env), SECRET)
+    assert set(unwrap_secrets(secret.inputs["stringData"])) == set(secret_env)
+
+
+@go_stacks
+def test_configured_files_are_mounted_read_only_and_roll_the_pods(renderers, stack):
+    run = renderers.run(stack)
+    files = stack.configured("files")
     mounts = container_of(run)["volumeMounts"]
-    assert {"mountPath": "/etc/api-gateway", "name": "files", "readOnly": True} in mounts
+    if files is None:
+        assert not run.of_type(CONFIG_MAP)
+        assert FILES_ANNOTATION not in pod_annotations(run)
+        assert all(m["name"] != "files" for m in mounts)
+        return
+    config_map = spec_of(run, CONFIG_MAP)
+    assert set(config_map["data"]) == set(files["sources"])
+    assert {"mountPath": files["mount_path"], "name": "files", "readOnly": True} in mounts
+    assert pod_annotations(run)[FILES_ANNOTATION]
 
 
-@pytest.mark.parametrize("stack", GO_STACKS)
-def test_outputs_tell_operators_where_the_service_is(repo_renderer, stack):
-    outputs = repo_renderer.run(stack).outputs
+@go_stacks
+def test_a_changed_file_rolls_the_pods(run_stack_with, stack):
+    # Pulumi.yaml and the stack file exist in every project: two files with different bytes.
+    def mounted(source: str):
+        return run_stack_with(stack, files={"mount_path": "/etc/service",
+                                            "sources": {"settings": source}})
+    one, other = mounted("Pulumi.yaml"), mounted(stack.file.name)
+    assert pod_annotations(one)[FILES_ANNOTATION] != pod_annotations(other)[FILES_ANNOTATION]
+    assert FILES_ANNOTATION not in pod_annotations(run_stack_with(stack, files=None))
+
+
+@go_stacks
+def test_outputs_tell_operators_where_the_service_is(renderers, stack):
+    outputs = renderers.run(stack).outputs
     name, namespace, port = outputs["service"], outputs["namespace"], outputs["service_port"]
     assert outputs["service_host"] == f"{name}.{namespace}.svc.cluster.local"
     assert outputs["service_url"] == f"http://{name}.{namespace}.svc.cluster.local:{port}"
-    assert outputs["image"].split("@sha256:")[1]
+    # A pinned reference is the image; a built one is known only after the push.
+    assert outputs["image"] == stack.configured("image").get("ref", "[unknown]")
     assert outputs["min_replicas"] <= outputs["max_replicas"]
 
 

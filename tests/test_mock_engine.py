@@ -11,7 +11,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 from infra.mock_engine import SECRET_MARK, SECRET_SIG, UNKNOWN_PLACEHOLDER, is_secret_value
 from infra.render import Renderer
 
-from tests.conftest import single
+from tests.conftest import FIXTURE_PROJECT, single
 
 # The wire protocol's marker of a secret value (sdk/proto: "special signature" keys).
 PROTOCOL_SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -60,3 +60,12 @@ def test_the_recording_monitor_knows_each_registrations_parent(repo_renderer):
     assert deployment.parent == component.urn
     assert deployment.urn.endswith("::api-gateway-deployment")
     assert component.parent.endswith("::platform-api-gateway.staging")
+
+
+def test_the_program_runs_for_the_project_it_is_given_and_the_root_is_restored():
+    # The CLI tells the program its project's folder (pulumi.get_root_directory()); the mock
+    # engine sets the same setting, which set_mocks leaves alone, for each run only.
+    before = settings.SETTINGS.root_directory
+    run = Renderer(root=FIXTURE_PROJECT).run("notify.staging")
+    assert run.outputs["bundle"] == "workers/notify/worker.js"  # a file only the fixture has
+    assert settings.SETTINGS.root_directory == before

@@ -12,9 +12,12 @@ import pytest
 import yaml
 
 from infra.render import Renderer, render
-from infra.stacks import PROJECT_ROOT
+from infra.stacks import PROJECT_ROOT, discover_stacks
 
-from tests.conftest import ALL_STACKS, kind_of, tree
+from tests.conftest import ALL_STACKS, PROJECTS, STACKS, tree
+
+NOT_WORKERS = [s for s in STACKS if s.kind != "cloudflare-worker"]
+WORKERS = [s for s in STACKS if s.kind == "cloudflare-worker"]
 
 KUBERNETES_VERSION = (PROJECT_ROOT / "tools" / "kubernetes-version").read_text().strip()
 
@@ -40,22 +43,34 @@ def test_cli_renders_every_stack_by_default(tmp_path):
     assert f"rendered {len(ALL_STACKS)} of {len(ALL_STACKS)} stack(s)" in result.stdout
 
 
-def test_two_renders_are_byte_identical(rendered, tmp_path):
-    assert render(ALL_STACKS, tmp_path, Renderer()) == []
-    assert tree(tmp_path) == tree(rendered)
+@pytest.mark.parametrize("root", PROJECTS, ids=lambda root: root.name)
+def test_two_renders_are_byte_identical(rendered_projects, tmp_path, root):
+    assert render(discover_stacks(root), tmp_path, Renderer(root=root)) == []
+    assert tree(tmp_path) == tree(rendered_projects[root])
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_graph_lists_every_resource_with_type_name_parent_and_inputs(rendered, stack):
-    graph = json.loads((rendered / stack / "graph.json").read_text())
-    assert graph["stack"] == stack and graph["outputs"]
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_graph_lists_every_resource_with_type_name_parent_and_inputs(rendered_stack, stack):
+    graph = json.loads((rendered_stack(stack) / "graph.json").read_text())
+    assert graph["stack"] == stack.name and graph["outputs"]
     for resource in graph["resources"]:
         assert {"urn", "type", "name", "parent", "provider", "inputs"} <= set(resource)
 
 
-@pytest.mark.parametrize("stack", [s for s in ALL_STACKS if kind_of(s) != "cloudflare-worker"])
-def test_every_kubernetes_manifest_validates_strictly_against_the_schema(rendered, stack):
-    manifests = sorted((rendered / stack).glob("*.yaml"))
+@pytest.mark.parametrize("stack", NOT_WORKERS, ids=str)
+def test_a_kubernetes_stack_writes_one_manifest_per_object(rendered_stack, stack):
+    folder = rendered_stack(stack)
+    graph = json.loads((folder / "graph.json").read_text())
+    expected = {f"{r['inputs']['kind'].lower()}-{r['inputs']['metadata']['name']}.yaml":
+                r["inputs"] for r in graph["resources"] if r["type"].startswith("kubernetes:")}
+    assert expected
+    assert {p.name: yaml.safe_load(p.read_text()) for p in folder.glob("*.yaml")} == expected
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*expected, "graph.json"])
+
+
+@pytest.mark.parametrize("stack", NOT_WORKERS, ids=str)
+def test_every_kubernetes_manifest_validates_strictly_against_the_schema(rendered_stack, stack):
+    manifests = sorted(rendered_stack(stack).glob("*.yaml"))
     assert manifests
     for path in manifests:
         document = yaml.safe_load(path.read_text())
@@ -70,19 +85,27 @@ def test_strict_validation_rejects_an_unknown_field(rendered):
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
 
 
-@pytest.mark.parametrize("stack", [s for s in ALL_STACKS if kind_of(s) == "cloudflare-worker"])
-def test_cloudflare_resources_are_written_one_json_file_each(rendered, stack):
-    files = {p.name: json.loads(p.read_text()) for p in (rendered / stack).glob("*.json")
-             if p.name != "graph.json"}
-    types = sorted(f["type"] for f in files.values())
-    assert "cloudflare:index/workerVersion:WorkerVersion" in types
-    assert "cloudflare:index/workersDeployment:WorkersDeployment" in types
+@pytest.mark.parametrize("stack", WORKERS, ids=str)
+def test_a_worker_stack_writes_one_json_file_per_cloudflare_resource(rendered_stack, stack):
+    folder = rendered_stack(stack)
+    graph = json.loads((folder / "graph.json").read_text())
+    cloudflare = [r for r in graph["resources"] if r["type"].startswith("cloudflare:")]
+    assert {r["type"] for r in cloudflare} >= {"cloudflare:index/worker:Worker",
+                                               "cloudflare:index/workerVersion:WorkerVersion",
+                                               "cloudflare:index/workersDeployment:WorkersDeployment"}
+    files = sorted(p.name for p in folder.glob("*.json") if p.name != "graph.json")
+    assert len(files) == len(cloudflare)
+    for resource in cloudflare:
+        path = folder / f"{resource['type'].split(':')[-1].lower()}-{resource['name']}.json"
+        assert json.loads(path.read_text()) == {"type": resource["type"],
+                                                "name": resource["name"],
+                                                "inputs": resource["inputs"]}, path.name
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_rendered_files_hold_no_secret_value(rendered, stack):
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_rendered_files_hold_no_secret_value(rendered_stack, stack):
     # Offline the encrypted values are never decrypted: only the placeholder can appear.
-    config = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())
+    config = yaml.safe_load(stack.file.read_text())
     ciphertexts = []
 
     def collect(value):
@@ -93,7 +116,7 @@ def test_rendered_files_hold_no_secret_value(rendered, stack):
                 collect(v)
 
     collect(config)
-    for path in (rendered / stack).iterdir():
+    for path in rendered_stack(stack).iterdir():
         text = path.read_text()
         assert not any(c in text for c in ciphertexts)
         assert "4dabf18193072939515e22adb298388d" not in text  # no raw secret wrapper

@@ -11,7 +11,7 @@ from infra.mock_engine import StackRun, run_stack
 from infra.stack_files import StackConfigFile, read_stack_config
 from infra.stacks import PROJECT_ROOT, StackName, discover_stacks, parse_stack_name
 
-from tests.conftest import ALL_STACKS
+from tests.conftest import ALL_STACKS, FIXTURE_PROJECT, STACKS
 
 
 def test_every_stack_file_in_the_repository_is_a_valid_stack():
@@ -20,6 +20,23 @@ def test_every_stack_file_in_the_repository_is_a_valid_stack():
                                "ai-worker.production"}
     for stack in ALL_STACKS:
         parse_stack_name(stack)
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_the_stack_name_alone_says_what_a_stack_is(stack):
+    name = parse_stack_name(stack.name, stack.root)
+    assert (name.env, name.component) == (stack.env, stack.component)
+    if name.is_environment:
+        assert "platform:kind" not in stack.config
+    else:
+        assert stack.kind in ("go-service", "cloudflare-worker")
+
+
+def test_a_project_lists_its_own_stacks():
+    assert discover_stacks(FIXTURE_PROJECT) == ["staging", "billing.staging", "notify.staging"]
+    with pytest.raises(UnknownStackError) as caught:
+        parse_stack_name("api-gateway.staging", FIXTURE_PROJECT)
+    assert str(caught.value).endswith("Valid stacks: billing.staging, notify.staging, staging")
 
 
 def test_environment_stacks_are_listed_before_component_stacks():

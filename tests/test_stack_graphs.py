@@ -1,7 +1,8 @@
 """Every stack file in the repository: its resource graph under Pulumi's mocks.
 
-Stacks are discovered by glob, so a new `Pulumi.<stack>.yaml` is covered without editing tests
-(run `pytest --snapshot-update` once to record its graph snapshot for review).
+Stacks are discovered by glob, in the repository and in the minimal fixture project, so a new
+`Pulumi.<stack>.yaml` is covered without editing tests (run `pytest --snapshot-update` once to
+record its graph snapshot for review).
 """
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from infra.mock_engine import is_secret_value
 from infra.render import graph
-from infra.stack_files import read_stack_config
 
-from tests.conftest import ALL_STACKS, custom_resources, kind_of
+from tests.conftest import STACKS, custom_resources
 
 EXPECTED_TYPES = {
     "environment": {
@@ -46,19 +46,19 @@ def snapshot_json(snapshot):
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_stack_graph_has_the_resources_of_its_kind(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_stack_graph_has_the_resources_of_its_kind(renderers, stack):
+    run = renderers.run(stack)
     counts: dict[str, int] = {}
     for resource in run.resources:
         counts[resource.type] = counts.get(resource.type, 0) + 1
-    expected = EXPECTED_TYPES[kind_of(stack)]
+    expected = EXPECTED_TYPES[stack.kind]
     assert {t: n for t, n in counts.items() if t not in OPTIONAL_TYPES} == expected
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_every_resource_uses_the_stacks_explicit_provider(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_every_resource_uses_the_stacks_explicit_provider(renderers, stack):
+    run = renderers.run(stack)
     providers = [r for r in run.resources if r.type.startswith("pulumi:providers:")]
     provider_urns = {p.urn for p in providers}
     for resource in custom_resources(run):
@@ -66,37 +66,36 @@ def test_every_resource_uses_the_stacks_explicit_provider(repo_renderer, stack):
         assert provider_urn in provider_urns, f"{resource.type} {resource.name} has no explicit provider"
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
+@pytest.mark.parametrize("stack", STACKS, ids=str)
 def test_default_providers_are_disabled_for_every_stack(stack):
-    config = read_stack_config(stack).config
-    assert config["pulumi:disable-default-providers"] == '["*"]'
+    assert stack.config["pulumi:disable-default-providers"] == '["*"]'
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_every_child_belongs_to_the_stacks_component(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_every_child_belongs_to_the_stacks_component(renderers, stack):
+    run = renderers.run(stack)
     components = [r for r in run.resources if r.type.startswith("platform:")]
     assert len(components) == 1
     for resource in custom_resources(run):
         assert resource.parent == components[0].urn, f"{resource.name} is not parented"
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_no_secret_reaches_a_plain_stack_output(repo_renderer, stack):
-    run = repo_renderer.run(stack)
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_no_secret_reaches_a_plain_stack_output(renderers, stack):
+    run = renderers.run(stack)
     assert run.secret_outputs == set()
     assert "[secret]" not in repr(run.outputs)  # the mock engine's stand-in for secret values
     for value in run.outputs.values():
         assert not is_secret_value(value)
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_stack_graph_matches_its_reviewed_snapshot(repo_renderer, snapshot_json, stack):
-    assert graph(repo_renderer.run(stack)) == snapshot_json
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_stack_graph_matches_its_reviewed_snapshot(renderers, snapshot_json, stack):
+    assert graph(renderers.run(stack)) == snapshot_json
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_kubernetes_objects_force_their_fields_back_after_an_edit(repo_renderer, stack):
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_kubernetes_objects_force_their_fields_back_after_an_edit(renderers, stack):
     # Without it, server-side apply refuses to repair a field `kubectl edit` took over.
-    for resource in custom_resources(repo_renderer.run(stack), "kubernetes:"):
+    for resource in custom_resources(renderers.run(stack), "kubernetes:"):
         assert resource.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from infra.stacks import PROJECT_ROOT
+from infra.stacks import project_root
 
 
 class InvalidKey(ValueError):
@@ -99,4 +99,5 @@ RepoPath = Annotated[str, AfterValidator(_check_repo_path)]
 
 
 def repo_file(value: str) -> Path:
-    return PROJECT_ROOT / value
+    """A path from a stack's config, in the project the program runs for."""
+    return project_root() / value
