@@ -135,9 +135,10 @@ def _resolve_output(value: Any) -> tuple[Any, bool]:
 def run_stack(stack: str, config: StackConfigFile,
               resolve_stack: Optional[StackOutputsResolver] = None,
               organization: str = "organization", run: Optional[StackRun] = None,
-              root: Path = PROJECT_ROOT) -> StackRun:
-    """Run the program (module `infra`, as the CLI does) for `stack` of the project in `root`
-    (the folder of its Pulumi.yaml and stack files) and return what it did.
+              root: Path = PROJECT_ROOT, entry_point: Optional[Path] = None) -> StackRun:
+    """Run the program (module `infra`) for `stack` of the project in `root` (the folder of
+    its Pulumi.yaml and stack files) and return what it did. With `entry_point`, a project
+    folder, run that folder's `__main__.py` instead, exactly as the CLI's language host does.
 
     Raises whatever the program raises (a PlatformError for bad config), after the mock
     engine has settled; pass `run` to inspect what was registered before the failure.
@@ -164,7 +165,10 @@ def run_stack(stack: str, config: StackConfigFile,
 
     def program() -> None:
         stacks.append(settings.get_root_resource())
-        runpy.run_module("infra", run_name="__main__")
+        if entry_point is not None:
+            runpy.run_path(str(entry_point), run_name="__main__")
+        else:
+            runpy.run_module("infra", run_name="__main__")
 
     try:
         _sync_await(pulumi.runtime.run_in_stack(program))

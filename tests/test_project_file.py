@@ -1,10 +1,13 @@
 """Pulumi.yaml runs the program the way the tests do: as the module `infra` from the root."""
 from __future__ import annotations
 
-import runpy
-
+import pytest
 import yaml
 
+from infra.errors import ConfigError
+from infra.mock_engine import StackRun, run_stack
+from infra.render import graph
+from infra.stack_files import read_stack_config
 from infra.stacks import PROJECT_ROOT
 
 
@@ -21,14 +24,22 @@ def test_project_is_a_python_program_run_from_the_project_root():
     assert "main" not in project()
 
 
-def test_the_root_entry_point_runs_the_infra_package_as_the_tests_do(monkeypatch):
-    """The CLI runs ./__main__.py (runpy.run_path on the project folder); it must run the same
-    module `infra` the mocked tests run, with the project root importable."""
-    calls = []
-    monkeypatch.setattr(runpy, "run_module", lambda *a, **k: calls.append((a, k)))
-    runpy.run_path(str(PROJECT_ROOT), run_name="__main__")
-    assert calls == [(("infra",), {"run_name": "__main__", "alter_sys": True})]
-    assert (PROJECT_ROOT / "infra" / "__main__.py").is_file()
+@pytest.mark.parametrize("stack", ["staging", "api-gateway.staging", "ai-worker.staging"])
+def test_the_clis_entry_point_runs_the_program_the_tests_run(repo_renderer, stack):
+    """The language host runs the project folder (runpy.run_path: its __main__.py, the folder
+    first on sys.path); that must register what the module `infra`, which the mocked tests
+    and the render run, registers."""
+    run = run_stack(stack, read_stack_config(stack), resolve_stack=repo_renderer._outputs_of,
+                    entry_point=PROJECT_ROOT)
+    assert graph(run) == graph(repo_renderer.run(stack))
+
+
+def test_the_entry_point_reports_bad_config_as_the_program_does():
+    config = read_stack_config("api-gateway.staging", overrides={"platform:port": 80})
+    attempt = StackRun(stack="api-gateway.staging")
+    with pytest.raises(ConfigError, match="platform:port: Input should be greater than or equal"):
+        run_stack("api-gateway.staging", config, entry_point=PROJECT_ROOT, run=attempt)
+    assert attempt.resources == []
 
 
 def test_default_providers_are_disabled_project_wide():
