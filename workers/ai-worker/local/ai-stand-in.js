@@ -6,6 +6,7 @@ export default function aiStandIn() {
     async run(model, inputs) {
       if (inputs.prompt.includes("[ai-fails]")) throw new Error("stand-in AI: model is overloaded");
       if (inputs.prompt.includes("[ai-no-text]")) return { usage: { prompt_tokens: 1 } };
+      if (inputs.prompt.includes("[ai-slow]")) await new Promise((resolve) => setTimeout(resolve, 10_000));
       return { response: `[${model}] ${inputs.prompt}` };
     },
   };

@@ -3,7 +3,7 @@
 // cannot serve the AI binding without a Cloudflare account.
 //
 // Environment: HOST (127.0.0.1), PORT (8787), and the Worker's bindings GATEWAY_URL
-// (http://127.0.0.1:8080), GATEWAY_TIMEOUT_MS (3000) and API_TOKEN (unset: every completion
+// (http://127.0.0.1:8080), GATEWAY_TIMEOUT_MS (3000), AI_TIMEOUT_MS (1500) and API_TOKEN (unset: every completion
 // is refused with 503).
 import { existsSync } from "node:fs";
 import { BUNDLE, startWorker } from "./miniflare.mjs";
@@ -16,6 +16,7 @@ if (!existsSync(BUNDLE)) {
 const vars = {
   GATEWAY_URL: process.env.GATEWAY_URL ?? "http://127.0.0.1:8080",
   GATEWAY_TIMEOUT_MS: process.env.GATEWAY_TIMEOUT_MS ?? "3000",
+  AI_TIMEOUT_MS: process.env.AI_TIMEOUT_MS ?? "1500",
   ...(process.env.API_TOKEN !== undefined && { API_TOKEN: process.env.API_TOKEN }),
 };
 const worker = await startWorker({

@@ -1,5 +1,5 @@
 /** Reads and strictly validates the body of POST /v1/complete (contract: CompletionRequest). */
-import { HttpError } from "./http";
+import { ClientAbortedError, HttpError } from "./http";
 
 export interface CompletionRequest {
   module: string;
@@ -98,7 +98,13 @@ async function readBodyText(request: Request, limit: number): Promise<string> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (err) {
+      throw new ClientAbortedError(err);
+    }
+    const { done, value } = chunk;
     if (done) break;
     size += value.byteLength;
     if (size > limit) {

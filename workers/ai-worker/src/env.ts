@@ -4,6 +4,8 @@ export interface Env {
   GATEWAY_URL?: string;
   /** Timeout of one gateway call in milliseconds (plain var; default 3000). */
   GATEWAY_TIMEOUT_MS?: string | number;
+  /** Deadline of one Workers AI call in milliseconds (plain var; default 15000). */
+  AI_TIMEOUT_MS?: string | number;
   /** Secret text: POST /v1/complete requires "Authorization: Bearer <API_TOKEN>"; unbound, it answers 503. */
   API_TOKEN?: string;
   /** The Workers AI binding. */

@@ -4,6 +4,7 @@
  */
 import type { Env } from "./env";
 import { HttpError, describe } from "./http";
+import { bounded, redactUrl } from "./redact";
 
 /** A catalog module (contract: components.schemas.Module). */
 export interface Module {
@@ -15,11 +16,14 @@ export interface Module {
 
 export const DEFAULT_GATEWAY_TIMEOUT_MS = 3000;
 const MAX_GATEWAY_TIMEOUT_MS = 30_000;
+/** A module is a few hundred bytes; an answer past this is not one. */
+export const MAX_GATEWAY_ANSWER_BYTES = 64 * 1024;
 
 export async function resolveModule(env: Env, name: string, requestId: string): Promise<Module> {
   const base = gatewayBaseUrl(env);
   const timeoutMs = gatewayTimeoutMs(env);
   const url = `${base}/v1/modules/${encodeURIComponent(name)}`;
+  const logged = `GET ${redactUrl(url)}`;
   const signal = AbortSignal.timeout(timeoutMs);
 
   try {
@@ -28,6 +32,9 @@ export async function resolveModule(env: Env, name: string, requestId: string): 
     return await withDeadline(signal, async () => {
       const response = await fetch(url, {
         signal,
+        // A redirect is not the gateway's answer (and following it would take the request
+        // somewhere else): it is a 502 like any other unexpected status.
+        redirect: "manual",
         headers: { accept: "application/json", "x-request-id": requestId },
       });
       if (response.status === 404) {
@@ -37,22 +44,55 @@ export async function resolveModule(env: Env, name: string, requestId: string): 
       if (response.status !== 200) {
         await response.body?.cancel();
         throw new HttpError(502, "upstream_error", "the gateway failed to resolve the module", {
-          detail: `GET ${url} answered ${response.status}`,
+          detail: `${logged} answered ${response.status}`,
         });
       }
-      return parseModule(await response.text(), name, url);
+      return parseModule(await readCapped(response, MAX_GATEWAY_ANSWER_BYTES, logged), name, logged);
     });
   } catch (err) {
     if (err instanceof HttpError) throw err;
     if (signal.aborted) {
       throw new HttpError(504, "upstream_timeout", `the gateway did not answer within ${timeoutMs} ms`, {
-        detail: `GET ${url}: ${describe(err)}`,
+        detail: `${logged}: ${describe(err)}`,
       });
     }
     throw new HttpError(502, "upstream_error", "the gateway is unreachable", {
-      detail: `GET ${url}: ${describe(err)}`,
+      detail: `${logged}: ${describe(err)}`,
     });
   }
+}
+
+/** The body as text, refusing (502) one that declares or streams more than `limit` bytes. */
+async function readCapped(response: Response, limit: number, logged: string): Promise<string> {
+  const tooLarge = () =>
+    new HttpError(502, "upstream_error", "the gateway answered with an invalid module", {
+      detail: `${logged}: answer larger than ${limit} bytes`,
+    });
+  if (Number(response.headers.get("content-length") ?? 0) > limit) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 function gatewayBaseUrl(env: Env): string {
@@ -63,11 +103,15 @@ function gatewayBaseUrl(env: Env): string {
   } catch {
     url = undefined;
   }
-  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-    throw new HttpError(502, "upstream_error", "the gateway is not configured", {
-      detail: `GATEWAY_URL ${JSON.stringify(raw)} is not an http(s) URL`,
+  const notConfigured = (why: string) =>
+    new HttpError(502, "upstream_error", "the gateway is not configured", {
+      detail: `GATEWAY_URL ${JSON.stringify(redactUrl(raw))} ${why}`,
     });
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw notConfigured("is not an http(s) URL");
   }
+  if (url.username !== "" || url.password !== "") throw notConfigured("must not carry credentials");
+  if (url.search !== "" || url.hash !== "") throw notConfigured("must not have a query or fragment");
   return raw.replace(/\/+$/, "");
 }
 
@@ -80,10 +124,10 @@ export function gatewayTimeoutMs(env: Env): number {
   return Math.min(value, MAX_GATEWAY_TIMEOUT_MS);
 }
 
-function parseModule(text: string, name: string, url: string): Module {
+function parseModule(text: string, name: string, logged: string): Module {
   const bad = (why: string) =>
     new HttpError(502, "upstream_error", "the gateway answered with an invalid module", {
-      detail: `GET ${url}: ${why}`,
+      detail: `${logged}: ${why}`,
     });
   let body: unknown;
   try {
@@ -93,7 +137,7 @@ function parseModule(text: string, name: string, url: string): Module {
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("body is not an object");
   const module = body as Record<string, unknown>;
-  if (module.name !== name) throw bad(`name is ${JSON.stringify(module.name)}, not ${JSON.stringify(name)}`);
+  if (module.name !== name) throw bad(`name is ${bounded(JSON.stringify(module.name) ?? "missing")}, not ${JSON.stringify(name)}`);
   if (typeof module.model !== "string" || module.model === "") throw bad("model is missing");
   return {
     name,
@@ -104,7 +148,7 @@ function parseModule(text: string, name: string, url: string): Module {
 }
 
 /** Runs `work` but settles as soon as `signal` aborts, whatever `work` is waiting on. */
-function withDeadline<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+export function withDeadline<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     if (signal.aborted) return onAbort();

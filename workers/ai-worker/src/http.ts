@@ -48,6 +48,17 @@ export function errorResponse(error: HttpError, requestId: string): Response {
   );
 }
 
+/**
+ * The client went away before its request was read whole: nobody is left to answer, so it is
+ * logged as such (status 499, level info) rather than as the Worker's failure.
+ */
+export class ClientAbortedError extends Error {
+  constructor(override readonly cause: unknown) {
+    super("the client closed the request before sending all of it");
+    this.name = "ClientAbortedError";
+  }
+}
+
 /** A short, log-safe description of anything thrown. */
 export function describe(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`;

@@ -1,7 +1,8 @@
 /** Entry point of the AI Worker: routing, error bodies and one structured log line per request. */
 import type { Env } from "./env";
-import { HttpError, describe, errorResponse } from "./http";
+import { ClientAbortedError, HttpError, describe, errorResponse } from "./http";
 import { log } from "./log";
+import { bounded } from "./redact";
 import { discardUnreadBody } from "./request-body";
 import { requestIdOf } from "./request-id";
 import { match } from "./router";
@@ -15,26 +16,33 @@ export default {
 
     let response: Response;
     let failure: HttpError | undefined;
+    let aborted: ClientAbortedError | undefined;
     try {
       const handler = match(routes, request.method, pathname);
       response = await handler(request, env, { requestId });
     } catch (err) {
+      if (err instanceof ClientAbortedError) aborted = err;
       failure =
         err instanceof HttpError
           ? err
-          : new HttpError(500, "internal", "internal error", { detail: describe(err) });
+          : aborted !== undefined
+            ? new HttpError(400, "bad_request", aborted.message, { detail: describe(aborted.cause) })
+            : new HttpError(500, "internal", "internal error", { detail: describe(err) });
       response = errorResponse(failure, requestId);
     }
     response.headers.set("x-request-id", requestId);
     await discardUnreadBody(request);
 
-    const level = response.status >= 500 ? "error" : response.status >= 400 ? "warn" : "info";
+    // A client that went away is told nothing; its line says so (499, as nginx logs it).
+    const status = aborted !== undefined ? 499 : response.status;
+    const level = aborted !== undefined ? "info" : status >= 500 ? "error" : status >= 400 ? "warn" : "info";
     log(level, "request", {
       request_id: requestId,
-      method: request.method,
-      path: pathname,
-      status: response.status,
+      method: bounded(request.method, 16),
+      path: bounded(pathname),
+      status,
       duration_ms: Date.now() - started,
+      ...(aborted !== undefined && { client_aborted: true }),
       ...(failure && { error_code: failure.code, error: failure.message, detail: failure.options.detail }),
     });
     return response;

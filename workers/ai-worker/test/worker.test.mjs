@@ -89,6 +89,7 @@ test("the bundle is one ES module with the compatibility settings of wrangler.to
 
 describe("with the real gateway", () => {
   let worker;
+  let slowAi;
   let gateway;
   let modules;
 
@@ -99,12 +100,14 @@ describe("with the real gateway", () => {
       vars: { GATEWAY_URL: `http://127.0.0.1:${gatewayPort}`, GATEWAY_TIMEOUT_MS: "2000", API_TOKEN: TOKEN },
     });
     gateway = await startGateway(gatewayBuild.bin, { port: gatewayPort, workerUrl: worker.url, workerToken: TOKEN });
+    slowAi = await startWorker({ vars: { GATEWAY_URL: gateway.url, API_TOKEN: TOKEN, AI_TIMEOUT_MS: "300" } });
     modules = (await call(gateway, "GET", "/v1/modules", { server: "gateway" })).body.modules;
     assert.ok(modules.length > 0, "the example catalog is empty");
   });
   after(async () => {
     await gateway?.close();
     await worker?.close();
+    await slowAi?.close();
   });
 
   test("GET /healthz is ok and echoes the caller's request id", async () => {
@@ -318,6 +321,44 @@ describe("with the real gateway", () => {
     });
   });
 
+  test("a Workers AI call past AI_TIMEOUT_MS is 504 upstream_timeout at the deadline", async () => {
+    const requestId = `slow-ai-${randomUUID()}`;
+    const { status, body, elapsed } = await complete(slowAi, { module: modules[0].name, prompt: "[ai-slow]" }, {
+      ...AUTH,
+      "x-request-id": requestId,
+    });
+    assert.equal(status, 504);
+    assert.equal(body.error.code, "upstream_timeout");
+    assert.match(body.error.message, /Workers AI did not answer within 300 ms/);
+    assert.ok(elapsed >= 250 && elapsed < 2000, `took ${elapsed} ms`);
+    assert.equal(slowAi.logsFor(requestId)[0].status, 504);
+  });
+
+  test("a client that aborts while its body is being read is logged as such, not as a server error", async () => {
+    const requestId = `abort-mid-body-${randomUUID()}`;
+    const abort = new AbortController();
+    const encoder = new TextEncoder();
+    let sent = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        sent += 1;
+        if (sent === 1) return controller.enqueue(encoder.encode('{"module":"summarize","prompt":"' + "x".repeat(1024)));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        abort.abort();
+      },
+    });
+    await fetch(`${worker.url}/v1/complete`, {
+      method: "POST", headers: { ...AUTH, ...JSON_TYPE, "x-request-id": requestId },
+      body, duplex: "half", signal: abort.signal,
+    }).then((response) => response.arrayBuffer()).catch(() => {});
+    await waitFor(() => worker.logsFor(requestId).length === 1, `a log line for ${requestId}`);
+    const [line] = worker.logsFor(requestId);
+    assert.equal(line.status, 499);
+    assert.equal(line.client_aborted, true);
+    assert.equal(line.level, "info");
+    assert.notEqual(line.error_code, "internal");
+  });
+
   describe("answers 502 upstream_error when Workers AI fails", () => {
     test("with an exception", async () => {
       const { status, body } = await complete(worker, { module: modules[0].name, prompt: "[ai-fails]" });
@@ -338,6 +379,17 @@ describe("with the real gateway", () => {
       const { status, body } = await call(worker, "GET", "/v1/nothing-here");
       assert.equal(status, 404);
       assert.equal(body.error.code, "not_found");
+    });
+
+    test("a 64 KiB path is echoed neither whole in the answer nor in the log", async () => {
+      const requestId = `long-path-${randomUUID()}`;
+      const path = `/${"p".repeat(64 * 1024)}`;
+      const { status, body } = await call(worker, "GET", path, { headers: { "x-request-id": requestId } });
+      assert.equal(status, 404);
+      assert.ok(body.error.message.length < 400, `message of ${body.error.message.length} characters`);
+      const [line] = worker.logsFor(requestId);
+      assert.ok(JSON.stringify(line).length < 1500, `log line of ${JSON.stringify(line).length} characters`);
+      assert.match(line.path, /\(65537 characters\)$/);
     });
 
     test("a wrong method is 405 method_not_allowed with Allow", async () => {
@@ -466,6 +518,7 @@ describe("when the gateway misbehaves", () => {
   let fake;
   let unconfigured;
   let tokenless;
+  let withCredentials;
   before(async () => {
     fake = await startFakeGateway({
       echo: reply(200, module),
@@ -475,6 +528,17 @@ describe("when the gateway misbehaves", () => {
       "other-module": reply(200, { ...module, name: "someone-else" }),
       "no-model": reply(200, { ...module, name: "no-model", model: "" }),
       "bad-request": reply(400, { error: { code: "bad_request", message: "no" } }),
+      redirect: (_req, res) => {
+        res.writeHead(307, { location: "/v1/modules/echo" });
+        res.end();
+      },
+      "huge-declared": reply(200, { ...module, name: "huge-declared", description: "x".repeat(1024 * 1024) }),
+      "huge-streamed": (_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" }); // chunked: no Content-Length
+        res.write('{"name":"huge-streamed","description":"');
+        for (let i = 0; i < 64; i += 1) res.write("x".repeat(16 * 1024));
+        res.end('"}');
+      },
       "stalled-body": (_req, res) => {
         res.writeHead(200, { "content-type": "application/json" });
         res.write('{"name":"stalled-body",');
@@ -483,11 +547,16 @@ describe("when the gateway misbehaves", () => {
     worker = await startWorker({ vars: { GATEWAY_URL: fake.url, GATEWAY_TIMEOUT_MS: String(timeoutMs), API_TOKEN: TOKEN } });
     unconfigured = await startWorker({ vars: { API_TOKEN: TOKEN } });
     tokenless = await startWorker({ vars: { GATEWAY_URL: fake.url } });
+    const credentialed = new URL(fake.url);
+    credentialed.username = "user";
+    credentialed.password = "pa55word";
+    withCredentials = await startWorker({ vars: { GATEWAY_URL: credentialed.href, API_TOKEN: TOKEN } });
   });
   after(async () => {
     await worker?.close();
     await unconfigured?.close();
     await tokenless?.close();
+    await withCredentials?.close();
     fake?.close();
   });
 
@@ -510,7 +579,8 @@ describe("when the gateway misbehaves", () => {
     assert.equal((await call(tokenless, "GET", "/healthz")).status, 200);
   });
 
-  for (const name of ["server-error", "unavailable", "not-json", "other-module", "no-model", "bad-request"]) {
+  for (const name of ["server-error", "unavailable", "not-json", "other-module", "no-model", "bad-request",
+    "redirect", "huge-declared", "huge-streamed"]) {
     test(`a gateway answering "${name}" is 502 upstream_error`, async () => {
       const { status, body } = await complete(worker, { module: name, prompt: "hi" });
       assert.equal(status, 502);
@@ -523,6 +593,22 @@ describe("when the gateway misbehaves", () => {
     assert.equal(status, 504);
     assert.equal(body.error.code, "upstream_timeout");
     assert.ok(elapsed < timeoutMs + 1500, `took ${elapsed} ms`);
+  });
+
+  test("a gateway redirect is not followed", async () => {
+    const before = fake.requests().length;
+    const { status } = await complete(worker, { module: "redirect", prompt: "hi" });
+    assert.equal(status, 502);
+    assert.deepEqual(fake.requests().slice(before), ["/v1/modules/redirect"]);
+  });
+
+  test("a GATEWAY_URL with credentials is refused and logged without them", async () => {
+    const requestId = `credentials-${randomUUID()}`;
+    const { status } = await complete(withCredentials, { module: "echo", prompt: "hi" }, { ...AUTH, "x-request-id": requestId });
+    assert.equal(status, 502);
+    const [line] = withCredentials.logsFor(requestId);
+    assert.match(line.detail, /REDACTED/);
+    assert.doesNotMatch(JSON.stringify(withCredentials.logs), /pa55word/);
   });
 
   test("a Worker without GATEWAY_URL is 502 and says so only in its log", async () => {

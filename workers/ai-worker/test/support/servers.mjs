@@ -54,7 +54,9 @@ export async function startSilentServer() {
  */
 export async function startFakeGateway(behaviours) {
   const sockets = new Set();
+  const seen = [];
   const server = http.createServer((req, res) => {
+    seen.push(req.url);
     const name = decodeURIComponent(req.url.replace(/^\/v1\/modules\//, ""));
     const behaviour = behaviours[name];
     if (behaviour) return behaviour(req, res);
@@ -69,6 +71,8 @@ export async function startFakeGateway(behaviours) {
   await once(server, "listening");
   return {
     url: `http://127.0.0.1:${server.address().port}`,
+    /** The request targets it was sent, in order. */
+    requests: () => [...seen],
     close() {
       for (const socket of sockets) socket.destroy();
       server.close();
