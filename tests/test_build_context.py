@@ -32,7 +32,7 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 def test_the_gateway_context_holds_its_go_sources_and_no_tests_docs_or_benchmarks():
     files = context_files(GATEWAY)
     sources = sorted(p.name for p in GATEWAY.glob("*.go") if not p.name.endswith("_test.go"))
-    assert files == sorted([".dockerignore", "Dockerfile", "go.mod", *sources])
+    assert files == sorted([".dockerignore", "Dockerfile", "go.mod", "go.sum", *sources])
 
 
 def test_a_change_the_builder_never_sees_keeps_the_tag(context):

@@ -28,6 +28,7 @@ type Config struct {
 	LogLevel        slog.Level    // LOG_LEVEL
 	MaxBodyBytes    int64         // MAX_BODY_BYTES
 	MaxConnections  int           // MAX_CONNECTIONS
+	MetricsEnabled  bool          // METRICS_ENABLED: serve /metrics and record them
 }
 
 // Values of WORKER_AUTH.
@@ -64,6 +65,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LogLevel:        p.logLevel("LOG_LEVEL", slog.LevelInfo),
 		MaxBodyBytes:    int64(p.intIn("MAX_BODY_BYTES", 65536, 1, maxBodyBytesLimit)),
 		MaxConnections:  p.intIn("MAX_CONNECTIONS", 1024, 1, 1_000_000),
+		MetricsEnabled:  p.boolean("METRICS_ENABLED", true),
 	}
 	if cfg.CatalogPath == "" {
 		p.fail("CATALOG_PATH", "must not be empty")
@@ -162,6 +164,19 @@ func (p *envParser) oneOf(name, def string, allowed ...string) string {
 	}
 	p.failValue(name, raw, "must be one of "+strings.Join(allowed, ", "))
 	return def
+}
+
+func (p *envParser) boolean(name string, def bool) bool {
+	raw := strings.TrimSpace(p.getenv(name))
+	if raw == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		p.failValue(name, raw, "must be true or false")
+		return def
+	}
+	return b
 }
 
 func (p *envParser) str(name, def string) string {

@@ -30,6 +30,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		LogLevel:        slog.LevelInfo,
 		MaxBodyBytes:    65536,
 		MaxConnections:  1024,
+		MetricsEnabled:  true,
 	}
 	if cfg != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -50,6 +51,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		"LOG_LEVEL":        "DEBUG",
 		"MAX_BODY_BYTES":   "1024",
 		"MAX_CONNECTIONS":  "50",
+		"METRICS_ENABLED":  "false",
 	}))
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
@@ -68,6 +70,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		LogLevel:        slog.LevelDebug,
 		MaxBodyBytes:    1024,
 		MaxConnections:  50,
+		MetricsEnabled:  false,
 	}
 	if cfg != want {
 		t.Errorf("config:\n got %+v\nwant %+v", cfg, want)

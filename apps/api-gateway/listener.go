@@ -27,8 +27,8 @@ type guardedListener struct {
 	max    int64
 	open   atomic.Int64
 	logger *slog.Logger
-	// onReject, when set, is told the status of every answer given outside the handler.
-	onReject func(status int)
+	// onReject, when set, is told of every answer given outside the handler.
+	onReject func(method string, status int)
 	// rejecting bounds the goroutines answering connections over the cap.
 	rejecting atomic.Int64
 }
@@ -79,16 +79,18 @@ func (l *guardedListener) refuse(conn net.Conn) {
 			_, _ = io.CopyN(io.Discard, req.Body, 64<<10)
 		}
 		id := newRequestID()
-		n, _ := conn.Write(jsonReply(http.StatusServiceUnavailable, codeUnavailable,
-			"too many open connections; retry shortly", id, "Retry-After: 1\r\n"))
-		l.logRejected(id, method, path, http.StatusServiceUnavailable, n, started, conn.RemoteAddr(),
+		reply := jsonReply(http.StatusServiceUnavailable, codeUnavailable,
+			"too many open connections; retry shortly", id, "Retry-After: 1\r\n")
+		// Logged and counted before it is sent, so that whoever reads the answer finds both.
+		l.logRejected(id, method, path, http.StatusServiceUnavailable, len(reply), started, conn.RemoteAddr(),
 			"connection limit reached")
+		_, _ = conn.Write(reply)
 	}()
 }
 
 func (l *guardedListener) logRejected(id, method, path string, status, bytes int, started time.Time, remote net.Addr, reason string) {
 	if l.onReject != nil {
-		l.onReject(status)
+		l.onReject(method, status)
 	}
 	l.logger.LogAttrs(context.Background(), slog.LevelInfo, "request",
 		slog.String("request_id", id),
@@ -147,9 +149,9 @@ func (c *cannedReplyConn) Write(p []byte) (int, error) {
 		code = codeNotImplemented
 	}
 	reply := jsonReply(status, code, string(m[2]), id, "")
-	n, err := c.Conn.Write(reply)
-	c.listener.logRejected(id, "-", "-", status, n, c.started, c.RemoteAddr(), string(m[2]))
-	if err != nil {
+	// Logged and counted before it is sent, so that whoever reads the answer finds both.
+	c.listener.logRejected(id, "-", "-", status, len(reply), c.started, c.RemoteAddr(), string(m[2]))
+	if _, err := c.Conn.Write(reply); err != nil {
 		return 0, err
 	}
 	// net/http checks that its whole reply was written.

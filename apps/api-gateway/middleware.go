@@ -95,9 +95,10 @@ func routable(r *http.Request) bool {
 // withRequestContext gives every request an id (the caller's X-Request-Id when sane),
 // echoes it in the response, turns a handler panic into a JSON 500, and writes one
 // access-log line per request.
-func withRequestContext(logger *slog.Logger, next http.Handler) http.Handler {
+func withRequestContext(logger *slog.Logger, metrics *Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		finished := metrics.RequestStarted()
 		id := r.Header.Get("X-Request-Id")
 		if !saneRequestID(id) {
 			id = newRequestID()
@@ -120,6 +121,8 @@ func withRequestContext(logger *slog.Logger, next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
+			finished()
+			metrics.RequestServed(r.Pattern, r.Method, status, time.Since(start))
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("request_id", id),
 				slog.String("method", r.Method),

@@ -15,6 +15,7 @@ func addRoutes(
 	worker *WorkerClient,
 	readiness *Readiness,
 	maxBodyBytes int64,
+	metrics *Metrics,
 ) {
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("/healthz", handleMethodNotAllowed("GET, HEAD"))
@@ -30,6 +31,13 @@ func addRoutes(
 
 	mux.Handle("POST /v1/ai/complete", handleComplete(logger, catalog, worker, maxBodyBytes))
 	mux.Handle("/v1/ai/complete", handleMethodNotAllowed("POST"))
+
+	// Not part of the public API contract: the platform's NetworkPolicy admits only the
+	// monitoring namespace's scrapers to it.
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics.Handler())
+		mux.Handle("/metrics", handleMethodNotAllowed("GET, HEAD"))
+	}
 
 	mux.Handle("/", handleNotFound())
 }

@@ -31,6 +31,7 @@ Configured through environment variables:
   LOG_LEVEL         debug, info, warn or error (default info)
   MAX_BODY_BYTES    request body limit in bytes (default 65536)
   MAX_CONNECTIONS   open connections served at once; more get 503 (default 1024)
+  METRICS_ENABLED   serve Prometheus metrics at /metrics (default true)
 `
 
 // run starts the gateway and blocks until it has shut down. A SIGTERM or SIGINT, or the
@@ -59,9 +60,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 
+	var metrics *Metrics // nil records nothing
+	if cfg.MetricsEnabled {
+		metrics = NewMetrics()
+	}
 	readiness := &Readiness{}
-	worker := NewWorkerClient(cfg, newLoggedBreaker(cfg, time.Now, logger))
-	handler := NewServer(logger, catalog, worker, readiness, cfg.MaxBodyBytes)
+	brk := newLoggedBreaker(cfg, time.Now, logger, metrics)
+	metrics.WatchBreaker(brk)
+	worker := NewWorkerClient(cfg, brk, metrics)
+	handler := NewServer(logger, catalog, worker, readiness, cfg.MaxBodyBytes, metrics)
 
 	// Every request's context derives from serving; cancelling it with errShuttingDown tells
 	// the requests still running when SHUTDOWN_TIMEOUT ends to answer 503 and return.
@@ -85,6 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
 	ln := newGuardedListener(tcp, cfg.MaxConnections, logger)
+	ln.onReject = func(method string, status int) { metrics.RequestServed("", method, status, 0) }
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening",
@@ -97,6 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		"shutdown_drain", cfg.ShutdownDrain.String(),
 		"shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"max_connections", cfg.MaxConnections,
+		"metrics", cfg.MetricsEnabled,
 	)
 
 	select {
@@ -145,11 +154,13 @@ var errShuttingDown = errors.New("the gateway is shutting down")
 // finalAnswerGrace is how long requests cut off at the shutdown timeout get to write their 503.
 const finalAnswerGrace = time.Second
 
-// newLoggedBreaker builds the Worker's circuit breaker from cfg; every state change is logged.
-func newLoggedBreaker(cfg Config, now func() time.Time, logger *slog.Logger) *breaker {
+// newLoggedBreaker builds the Worker's circuit breaker from cfg; every state change is logged
+// and counted.
+func newLoggedBreaker(cfg Config, now func() time.Time, logger *slog.Logger, metrics *Metrics) *breaker {
 	b := newBreaker(cfg.BreakerFailures, cfg.BreakerCooldown, now)
 	b.onChange = func(from, to breakerState) {
 		logger.Warn("circuit breaker state changed", "from", from.String(), "to", to.String())
+		metrics.BreakerChanged(from, to)
 	}
 	return b
 }

@@ -18,8 +18,9 @@ func (r *Readiness) Drain() { r.draining.Store(true) }
 func (r *Readiness) Draining() bool { return r.draining.Load() }
 
 // NewServer returns the gateway's complete HTTP handler.
-func NewServer(logger *slog.Logger, catalog *Catalog, worker *WorkerClient, readiness *Readiness, maxBodyBytes int64) http.Handler {
+// A nil metrics serves no /metrics and records nothing.
+func NewServer(logger *slog.Logger, catalog *Catalog, worker *WorkerClient, readiness *Readiness, maxBodyBytes int64, metrics *Metrics) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, catalog, worker, readiness, maxBodyBytes)
-	return withRequestContext(logger, mux)
+	addRoutes(mux, logger, catalog, worker, readiness, maxBodyBytes, metrics)
+	return withRequestContext(logger, metrics, mux)
 }

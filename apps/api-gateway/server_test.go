@@ -37,6 +37,7 @@ type testGateway struct {
 	readiness *Readiness
 	clock     *fakeClock
 	breaker   *breaker
+	metrics   *Metrics
 	logs      *syncBuffer
 }
 
@@ -61,10 +62,13 @@ func newTestGateway(t *testing.T, env map[string]string) *testGateway {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	brk := newLoggedBreaker(cfg, clock.Now, logger)
+	metrics := NewMetrics()
+	brk := newLoggedBreaker(cfg, clock.Now, logger, metrics)
+	metrics.WatchBreaker(brk)
 	readiness := &Readiness{}
 	return &testGateway{
-		handler:   NewServer(logger, catalog, NewWorkerClient(cfg, brk), readiness, cfg.MaxBodyBytes),
+		handler:   NewServer(logger, catalog, NewWorkerClient(cfg, brk, metrics), readiness, cfg.MaxBodyBytes, metrics),
+		metrics:   metrics,
 		readiness: readiness,
 		clock:     clock,
 		breaker:   brk,
@@ -303,7 +307,7 @@ func TestEveryRequestIsAccessLoggedAsJSON(t *testing.T) {
 func TestPanicsBecomeJSONInternalErrors(t *testing.T) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	h := withRequestContext(logger, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := withRequestContext(logger, nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom")
 	}))
 	rec := httptest.NewRecorder()

@@ -45,11 +45,12 @@ type WorkerClient struct {
 	timeout  time.Duration
 	client   *http.Client
 	breaker  *breaker
+	metrics  *Metrics
 }
 
 // NewWorkerClient builds the client for cfg. The transport is pooled and every phase of a
 // call is bounded, so a slow or black-holed Worker can never hang a request.
-func NewWorkerClient(cfg Config, b *breaker) *WorkerClient {
+func NewWorkerClient(cfg Config, b *breaker, metrics *Metrics) *WorkerClient {
 	phase := min(cfg.WorkerTimeout, 5*time.Second)
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -78,6 +79,7 @@ func NewWorkerClient(cfg Config, b *breaker) *WorkerClient {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		breaker: b,
+		metrics: metrics,
 	}
 }
 
@@ -88,19 +90,29 @@ func (c *WorkerClient) Complete(ctx context.Context, body []byte, requestID stri
 	if c.endpoint == "" {
 		return workerResponse{}, errWorkerNotConfigured
 	}
+	started := time.Now()
 	done, ok := c.breaker.allow()
 	if !ok {
+		c.metrics.WorkerCall(workerOutcomeRejected, time.Since(started))
 		return workerResponse{}, errBreakerOpen
 	}
 	resp, err := c.call(ctx, body, requestID)
+	var up *upstreamError
 	switch {
 	case err == nil:
 		done(outcomeSuccess)
+		c.metrics.WorkerCall(workerOutcomeOK, time.Since(started))
 	case ctx.Err() != nil:
+		// The caller left: that says nothing about the Worker, so it is neither counted by
+		// the breaker nor in the call metrics.
 		done(outcomeIgnored)
 		return workerResponse{}, fmt.Errorf("AI Worker call abandoned: %w", ctx.Err())
+	case errors.As(err, &up) && up.Timeout:
+		done(outcomeFailure)
+		c.metrics.WorkerCall(workerOutcomeTimeout, time.Since(started))
 	default:
 		done(outcomeFailure)
+		c.metrics.WorkerCall(workerOutcomeError, time.Since(started))
 	}
 	return resp, err
 }

@@ -1,7 +1,7 @@
-// Command bench is a small keep-alive load generator. It starts the gateway binary and a
-// bare net/http hello server as separate processes on loopback, drives each with the same
-// number of concurrent workers for a fixed duration, and prints requests/s and p50/p99
-// latency side by side, plus the gateway binary's size.
+// Command bench is a small keep-alive load generator. It starts the gateway binary twice (with
+// its Prometheus metrics on, and off) and a bare net/http hello server, as separate processes
+// on loopback, drives each with the same number of concurrent workers for a fixed duration,
+// and prints requests/s and p50/p99 latency side by side, plus the gateway binary's size.
 //
 // Usage: go run ./bench -gateway bin/api-gateway [-duration 5s] [-concurrency 8]
 package main
@@ -86,18 +86,20 @@ func benchmark(opt options, stdout io.Writer) error {
 		return fmt.Errorf("find own executable: %w", err)
 	}
 
-	gwPort, err := freePort()
-	if err != nil {
-		return err
+	ports := make([]int, 3)
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
 	}
-	helloPort, err := freePort()
-	if err != nil {
-		return err
+	gatewayEnv := func(port int, metrics string) []string {
+		return []string{fmt.Sprintf("PORT=%d", port), "CATALOG_PATH=" + catalog, "SHUTDOWN_DRAIN=0s",
+			"LOG_LEVEL=info", "METRICS_ENABLED=" + metrics}
 	}
-	gw := exec.Command(opt.gateway)
-	gw.Env = []string{fmt.Sprintf("PORT=%d", gwPort), "CATALOG_PATH=" + catalog, "SHUTDOWN_DRAIN=0s", "LOG_LEVEL=info"}
-	hello := exec.Command(self, "-serve-hello", fmt.Sprintf("127.0.0.1:%d", helloPort))
-	for _, c := range []*exec.Cmd{gw, hello} {
+	gwOn, gwOff := exec.Command(opt.gateway), exec.Command(opt.gateway)
+	gwOn.Env, gwOff.Env = gatewayEnv(ports[0], "true"), gatewayEnv(ports[1], "false")
+	hello := exec.Command(self, "-serve-hello", fmt.Sprintf("127.0.0.1:%d", ports[2]))
+	for _, c := range []*exec.Cmd{gwOn, gwOff, hello} {
 		if err := c.Start(); err != nil {
 			return fmt.Errorf("start %s: %w", c.Path, err)
 		}
@@ -106,26 +108,37 @@ func benchmark(opt options, stdout io.Writer) error {
 			_ = c.Wait()
 		}()
 	}
-	gwBase := fmt.Sprintf("http://127.0.0.1:%d", gwPort)
-	helloBase := fmt.Sprintf("http://127.0.0.1:%d", helloPort)
-	for _, u := range []string{gwBase + "/readyz", helloBase + "/"} {
+	onBase := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	offBase := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	helloBase := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	for _, u := range []string{onBase + "/readyz", offBase + "/readyz", helloBase + "/"} {
 		if err := waitReady(u, 10*time.Second); err != nil {
 			return err
 		}
 	}
 
-	targets := []struct{ name, url string }{
-		{"bare net/http hello", helloBase + "/"},
-		{"gateway GET /healthz", gwBase + "/healthz"},
-		{"gateway GET /v1/modules", gwBase + "/v1/modules"},
-		{"gateway GET /v1/modules/{name}", gwBase + "/v1/modules/summarize"},
+	// Each gateway route runs with metrics off, then on, back to back, so the two are
+	// measured under the same background load.
+	type target struct {
+		name, url  string
+		metricsOff bool // the row the next one (metrics on) is compared with
+	}
+	targets := []target{{name: "bare net/http hello", url: helloBase + "/"}}
+	for _, route := range []struct{ name, path string }{
+		{"GET /healthz", "/healthz"},
+		{"GET /v1/modules", "/v1/modules"},
+		{"GET /v1/modules/{name}", "/v1/modules/summarize"},
+	} {
+		targets = append(targets,
+			target{name: "gateway " + route.name + " (metrics off)", url: offBase + route.path, metricsOff: true},
+			target{name: "gateway " + route.name + " (metrics on)", url: onBase + route.path})
 	}
 	fmt.Fprintf(stdout, "api-gateway binary: %s, %.2f MiB (%d bytes)\n", opt.gateway, float64(info.Size())/(1<<20), info.Size())
 	fmt.Fprintf(stdout, "load: %d keep-alive workers, %s per target after %s warm-up; client and servers share this machine's cores\n\n",
 		opt.concurrency, opt.duration, opt.warmup)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\terrors\tvs hello\t")
-	var baseline float64
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\terrors\tvs hello\ton vs off\t")
+	var baseline, off float64
 	for i, tg := range targets {
 		if opt.warmup > 0 {
 			load(tg.url, opt.concurrency, opt.warmup)
@@ -134,7 +147,13 @@ func benchmark(opt options, stdout io.Writer) error {
 		if i == 0 {
 			baseline = r.rps
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%.2fx\t\n", tg.name, r.rps, fmtDur(r.p50), fmtDur(r.p99), r.errors, r.rps/baseline)
+		versusOff := ""
+		if tg.metricsOff {
+			off = r.rps
+		} else if i > 0 {
+			versusOff = fmt.Sprintf("%.2fx", r.rps/off)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%.2fx\t%s\t\n", tg.name, r.rps, fmtDur(r.p50), fmtDur(r.p99), r.errors, r.rps/baseline, versusOff)
 	}
 	return tw.Flush()
 }
