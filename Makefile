@@ -56,7 +56,19 @@ gateway: go ## Build the api-gateway static binary
 render: venv worker ## Render every stack offline into build/render (no credentials needed)
 	$(PY) -m infra.render
 
-test: venv worker go ## Run the whole test suite (static checks, Go, Worker, Python)
+# The security scanners, each where it installs cleanly: checkov and network-config-analyzer in
+# virtualenvs of their own (their pins clash with the Pulumi SDKs'), gosec built from its Go
+# module like the engine (tools/engine/gosec). Rebuilt only when their pins change.
+SCANNERS := $(ROOT)/.scanners
+$(SCANNERS)/%/.installed: tools/scanners/requirements-%.txt
+	rm -rf $(SCANNERS)/$* && $(PYTHON_BASE) -m venv $(SCANNERS)/$*
+	$(SCANNERS)/$*/bin/pip install --quiet --disable-pip-version-check --no-deps -r $<
+	touch $@
+
+scanners: $(SCANNERS)/checkov/.installed $(SCANNERS)/nca/.installed venv go ## Install the offline security scanners (checkov, network-config-analyzer, gosec)
+	$(PY) tools/engine/build.py gosec
+
+test: venv worker go scanners ## Run the whole test suite (static checks, scanners, Go, Worker, Python)
 	$(MAKE) -C $(GATEWAY) vet test GO=$(GO)
 	cd $(WORKER) && npm run --silent typecheck && npm test && npm run --silent budget
 	$(PY) -m pytest
@@ -71,4 +83,4 @@ dev: venv worker go ## Run the gateway and the Worker together on loopback
 clean: ## Remove build outputs (keeps .venv and node_modules)
 	rm -rf build $(WORKER)/dist $(GATEWAY)/bin
 
-.PHONY: help venv go worker gateway render test bench dev clean
+.PHONY: help venv go worker gateway render scanners test bench dev clean

@@ -41,7 +41,7 @@ from components.kubernetes_objects import FORCE_APPLY, MANAGED_BY
 
 NONROOT_UID = 65532  # the distroless "nonroot" user
 # Each secret_env value is a file here, named after its variable; <NAME>_FILE holds its path.
-SECRET_FILES_DIR = "/var/run/secrets/platform"
+SECRET_FILES_DIR = "/var/run/secrets/platform"  # nosec B105 -- a directory, not a password
 SECRET_FILE_MODE = 0o440  # read-only, for the pod's user and its fsGroup only
 GRACE_MARGIN_SECONDS = 5  # signal delivery and process exit on top of drain + shutdown
 
@@ -245,7 +245,7 @@ class GoService(pulumi.ComponentResource):
     @staticmethod
     def _files(name: str, args: GoServiceArgs, meta, opts: pulumi.ResourceOptions):
         volumes = [VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit="16Mi"))]
-        mounts = [VolumeMountArgs(name="tmp", mount_path="/tmp")]
+        mounts = [VolumeMountArgs(name="tmp", mount_path="/tmp")]  # nosec B108 -- the pod's own emptyDir
         if not args.files:
             return volumes, mounts, {}
         config_map = ConfigMap(f"{name}-files", metadata=meta(f"{name}-files"),

@@ -14,7 +14,7 @@ import yaml
 
 from infra.stacks import PROJECT_ROOT, load_stack_file
 
-SECRET_PLACEHOLDER = "[secret]"
+SECRET_PLACEHOLDER = "[secret]"  # nosec B105 -- what stands in for a secret, not one
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class GitHub:
             "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "platform-ci",
             **({"Content-Type": "application/json"} if data is not None else {})})
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # nosec B310 -- GITHUB_API_URL as Actions sets it
                 payload = response.read()
         except urllib.error.HTTPError as error:
             detail = error.read().decode(errors="replace")

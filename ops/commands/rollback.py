@@ -55,7 +55,7 @@ def roll_forward(session: Session, info, target: Update, updates: list[Update], 
     else:
         restored, missing = restored_config(stack_file.plain(), target.config)
         if missing:
-            raise OpsError(f"stack '{info.name}': update {target.version} had the secret(s) "
+            raise OpsError(f"stack '{info.name}': update {target.version} had the secret(s) "  # nosec B608 -- an error message, no SQL
                            f"{', '.join(missing)}, which the stack no longer sets: set them "
                            "(`pulumi config set --secret ...`) and roll back again")
         stack_file.replace_config(restored)

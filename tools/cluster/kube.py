@@ -60,7 +60,7 @@ class Kube:
         if data is not None:
             req.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(req, context=self._context, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, context=self._context, timeout=self.timeout) as resp:  # nosec B310 -- the kubeconfig's https API server
                 raw = resp.read().decode()
         except urllib.error.HTTPError as err:
             raise ApiError(err.code, method, path, err.read().decode()) from None
@@ -100,7 +100,7 @@ def path_for(api_version: str, kind: str, name: str | None = None, namespace: st
         "ServiceAccount": "serviceaccounts",
         "Service": "services",
         "ConfigMap": "configmaps",
-        "Secret": "secrets",
+        "Secret": "secrets",  # nosec B105 -- the API resource name
         "ResourceQuota": "resourcequotas",
         "LimitRange": "limitranges",
         "Pod": "pods",

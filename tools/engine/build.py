@@ -197,6 +197,12 @@ COMPONENTS = [
         sources=["go.mod", "go.sum"],
     ),
     Component(
+        name="gosec",
+        packages=["github.com/securego/gosec/v2/cmd/gosec"],
+        binaries=["gosec"],
+        sources=["go.mod", "go.sum"],
+    ),
+    Component(
         name="kwok",
         packages=["sigs.k8s.io/kwok/cmd/kwok"],
         binaries=["kwok", "kwok-stages.yaml"],
