@@ -9,6 +9,16 @@ import pulumi
 class PlatformError(pulumi.RunError):
     """An error the operator can fix. `pulumi.RunError` makes the CLI print the message alone."""
 
+    def __init__(self, message: str):
+        super().__init__(printable(message))
+
+
+def printable(text: str, lines: bool = True) -> str:
+    """The text with control characters escaped (\\x1b, \\x00; line breaks too unless `lines`):
+    messages quote stack config, and a value must neither move the operator's cursor nor
+    recolour their terminal, nor add a line that looks like another problem."""
+    return "".join(c if c.isprintable() or (lines and c == "\n") else repr(c)[1:-1] for c in text)
+
 
 class ConfigError(PlatformError):
     """Invalid stack config: every problem (key and reason) reported at once."""
@@ -18,7 +28,8 @@ class ConfigError(PlatformError):
         self.problems = sorted(set(problems))
         lines = [f"stack '{stack}': invalid config ({len(self.problems)} problem"
                  f"{'' if len(self.problems) == 1 else 's'}):"]
-        lines += [f"  - {key}: {reason}" for key, reason in self.problems]
+        lines += [f"  - {printable(key, lines=False)}: {printable(reason, lines=False)}"
+                  for key, reason in self.problems]
         super().__init__("\n".join(lines))
 
 

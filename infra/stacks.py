@@ -11,6 +11,7 @@ from pathlib import Path
 import pulumi
 import yaml
 
+from infra import stack_yaml
 from infra.errors import StackFileError, UnknownStackError
 
 # This checkout: the project whose code this is, and the default project of every function here.
@@ -60,12 +61,16 @@ def load_stack_file(stack: str, root: Path = PROJECT_ROOT) -> dict:
     """The parsed stack config file, or one StackFileError saying what is wrong with it."""
     path = stack_file(stack, root)
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = stack_yaml.load(path.read_text()) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise StackFileError(stack, f"{path.name} is not valid YAML{where}: {problem}") from None
+    except stack_yaml.TooLarge as error:
+        raise StackFileError(stack, f"{path.name} {error}") from None
+    except UnicodeDecodeError:
+        raise StackFileError(stack, f"{path.name} is not UTF-8 text") from None
     if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
         raise StackFileError(stack, f"{path.name} must be a mapping with a `config:` mapping")
     return document

@@ -6,6 +6,7 @@ engine alike; nothing here registers a resource.
 from __future__ import annotations
 
 import json
+import re
 import typing
 from dataclasses import dataclass
 from typing import Any, Union
@@ -85,6 +86,7 @@ def load_config(stack: StackName, raw: RawConfig | None = None) -> StackConfig:
     return config
 
 
+_PLAIN_KEY = re.compile(r"^[\w.:/-]+$")
 Location = tuple  # a key's location below the namespace: field names, list indices, map keys
 
 
@@ -225,7 +227,12 @@ def _key(loc: Location, reason: str) -> tuple[str, str]:
     for part in loc:
         if part == "[key]":  # pydantic's marker for a bad mapping key: the key is named already
             continue
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not _PLAIN_KEY.match(part):  # a key with spaces or symbols, quoted so it shows
+            path += f"[{json.dumps(part, ensure_ascii=False)}]"
+        else:
+            path += f".{part}" if path else part
     return f"{NAMESPACE}:{path}" if path else f"{NAMESPACE}:", reason
 
 
