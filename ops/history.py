@@ -7,6 +7,7 @@ the order they happened, as Pulumi Cloud numbers them.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Optional
@@ -58,14 +59,25 @@ class Update:
 
 
 def recorded_value(entry: Any) -> Any:
-    """A config value of a history record: `{"value", "objectValue", "secret"}` -> the value."""
-    if not isinstance(entry, dict):
-        return entry
-    if entry.get("secret"):
-        return SECRET
-    if entry.get("objectValue") is not None:
-        return entry["objectValue"]
-    return entry.get("value")
+    """A config value of a history record -> the value: the CLI's JSON record
+    `{"value", "objectValue", "secret"}`, or the Automation API's ConfigValue (which keeps an
+    object as its JSON text)."""
+    if isinstance(entry, dict):
+        if entry.get("secret"):
+            return SECRET
+        if entry.get("objectValue") is not None:
+            return entry["objectValue"]
+        entry = entry.get("value")
+    elif hasattr(entry, "secret") and hasattr(entry, "value"):
+        if entry.secret:
+            return SECRET
+        entry = entry.value
+    if isinstance(entry, str) and entry[:1] in "{[":
+        try:
+            return json.loads(entry)
+        except json.JSONDecodeError:
+            return entry
+    return entry
 
 
 def _field(summary: Any, name: str, default: Any = None) -> Any:
