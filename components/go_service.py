@@ -92,6 +92,7 @@ class GoServiceArgs:
     startup_path: str
     drain_seconds: int
     shutdown_timeout_seconds: int
+    label_domain: str  # a DNS domain the organization owns: prefixes the platform's own keys
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)  # file name -> content
@@ -258,7 +259,7 @@ class GoService(pulumi.ComponentResource):
         digest = hashlib.sha256()
         for file_name, content in sorted(args.files.items()):
             digest.update(file_name.encode() + b"\0" + content.encode() + b"\0")
-        return volumes, mounts, {"platform.example.com/files-sha256": digest.hexdigest()}
+        return volumes, mounts, {f"{args.label_domain}/files-sha256": digest.hexdigest()}
 
     @staticmethod
     def _ingress_rules(args: GoServiceArgs) -> list[NetworkPolicyIngressRuleArgs]:

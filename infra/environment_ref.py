@@ -27,6 +27,7 @@ class EnvironmentSettings:
     cloudflare_zone_id: str
     cloudflare_zone_name: str
     base_domain: str
+    label_domain: str
     # Outputs a component stack passes on as its own `environment_<name>` outputs (FORWARDED).
     forwarded: Mapping[str, object] = field(default_factory=dict, compare=False)
 

@@ -32,7 +32,7 @@ async def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
             "defaultRequest": {"cpu": defaults.request_cpu, "memory": defaults.request_memory}},
         dns_namespace=config.dns.namespace,
         dns_pod_labels=config.dns.pod_labels,
-        labels={"platform.example.com/environment": stack.env}),
+        labels={f"{config.label_domain}/environment": stack.env}),
         # Children inherit `protect`: destroying the namespace would take every component
         # stack's objects with it, so it takes a deliberate unprotect first.
         opts=pulumi.ResourceOptions(providers=[provider], protect=config.deletion_protection))
@@ -42,7 +42,8 @@ async def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
         cloudflare_account_id=config.cloudflare.account_id,
         cloudflare_zone_id=config.cloudflare.zone_id,
         cloudflare_zone_name=config.cloudflare.zone_name,
-        base_domain=config.base_domain)
+        base_domain=config.base_domain,
+        label_domain=config.label_domain)
     # The namespace output follows the created object, so a component stack waits for it.
     # The quota is for the policy pack: it holds each component's HPA to it (policy/).
     return {**settings.exports(), "namespace": environment.namespace, "quota": hard_quota}

@@ -55,7 +55,8 @@ async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
         peers=[Peer(ports=p.ports, namespace=p.namespace, pod_labels=p.pod_labels, cidr=p.cidr,
                     except_cidrs=p.except_cidrs) for p in config.peers],
         automount_service_account_token=config.service_account_token,
-        labels={"platform.example.com/environment": stack.env})
+        label_domain=environment.label_domain,
+        labels={f"{environment.label_domain}/environment": stack.env})
     service = GoService(name, args, opts=pulumi.ResourceOptions(providers=providers))
     host = f"{name}.{environment.namespace}.svc.cluster.local"
     return {

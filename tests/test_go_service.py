@@ -16,7 +16,6 @@ GO_STACKS = stacks_of("go-service")
 go_stacks = pytest.mark.parametrize("stack", GO_STACKS, ids=str)
 SECRET = "kubernetes:core/v1:Secret"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-FILES_ANNOTATION = "platform.example.com/files-sha256"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -30,6 +29,12 @@ def spec_of(run, type_):
 
 def container_of(run):
     return spec_of(run, DEPLOYMENT)["spec"]["template"]["spec"]["containers"][0]
+
+
+def files_annotation(renderers, stack: Stack) -> str:
+    """The pod annotation that rolls the pods when a mounted file changes, under the label
+    domain the environment stack sets."""
+    return f"{renderers.run(stack.environment).outputs['label_domain']}/files-sha256"
 
 
 def pod_annotations(run) -> dict:
@@ -225,24 +230,24 @@ def test_configured_files_are_mounted_read_only_and_roll_the_pods(renderers, sta
     mounts = container_of(run)["volumeMounts"]
     if files is None:
         assert not run.of_type(CONFIG_MAP)
-        assert FILES_ANNOTATION not in pod_annotations(run)
+        assert files_annotation(renderers, stack) not in pod_annotations(run)
         assert all(m["name"] != "files" for m in mounts)
         return
     config_map = spec_of(run, CONFIG_MAP)
     assert set(config_map["data"]) == set(files["sources"])
     assert {"mountPath": files["mount_path"], "name": "files", "readOnly": True} in mounts
-    assert pod_annotations(run)[FILES_ANNOTATION]
+    assert pod_annotations(run)[files_annotation(renderers, stack)]
 
 
 @go_stacks
-def test_a_changed_file_rolls_the_pods(run_stack_with, stack):
+def test_a_changed_file_rolls_the_pods(renderers, run_stack_with, stack):
     # Pulumi.yaml and the stack file exist in every project: two files with different bytes.
     def mounted(source: str):
         return run_stack_with(stack, files={"mount_path": "/etc/service",
                                             "sources": {"settings": source}})
     one, other = mounted("Pulumi.yaml"), mounted(stack.file.name)
-    assert pod_annotations(one)[FILES_ANNOTATION] != pod_annotations(other)[FILES_ANNOTATION]
-    assert FILES_ANNOTATION not in pod_annotations(run_stack_with(stack, files=None))
+    assert pod_annotations(one)[files_annotation(renderers, stack)] != pod_annotations(other)[files_annotation(renderers, stack)]
+    assert files_annotation(renderers, stack) not in pod_annotations(run_stack_with(stack, files=None))
 
 
 @go_stacks

@@ -94,6 +94,25 @@ def test_stack_graph_matches_its_reviewed_snapshot(renderers, snapshot_json, sta
     assert graph(renderers.run(stack)) == snapshot_json
 
 
+@pytest.mark.parametrize("stack", [s for s in STACKS if s.kind != "cloudflare-worker"], ids=str)
+def test_the_platforms_own_keys_live_under_the_environments_label_domain(renderers, stack):
+    """Label and annotation keys are Kubernetes' own, Pulumi's, or under the domain the
+    environment stack names: no placeholder domain is baked into the components."""
+    domain = renderers.run(stack.environment).outputs["label_domain"]
+    mine = []
+    for resource in custom_resources(renderers.run(stack), "kubernetes:"):
+        template = (resource.inputs.get("spec") or {}).get("template") or {}
+        for meta in (resource.inputs["metadata"], template.get("metadata") or {}):
+            for key in [*(meta.get("labels") or {}), *(meta.get("annotations") or {})]:
+                prefix = key.split("/")[0] if "/" in key else None
+                if prefix is None or prefix == "pulumi.com" or prefix == "kubernetes.io" \
+                        or prefix.endswith(".kubernetes.io"):
+                    continue
+                assert prefix == domain, f"{resource.name}: {key}"
+                mine.append(key)
+    assert f"{domain}/environment" in mine
+
+
 @pytest.mark.parametrize("stack", STACKS, ids=str)
 def test_kubernetes_objects_force_their_fields_back_after_an_edit(renderers, stack):
     # Without it, server-side apply refuses to repair a field `kubectl edit` took over.

@@ -62,6 +62,9 @@ class EnvironmentConfig(ConfigModel):
     kubernetes: KubernetesTarget
     cloudflare: CloudflareTarget
     base_domain: Hostname = Field(description="domain the environment's public names live under")
+    label_domain: Hostname = Field(
+        description="a domain your organization owns: the prefix of the platform's own label and "
+                    "annotation keys (e.g. <label_domain>/environment)")
     quota: Quota = Field(default_factory=Quota)
     container_defaults: ContainerDefaults = Field(default_factory=ContainerDefaults)
     dns: DnsTarget = Field(default_factory=DnsTarget)
