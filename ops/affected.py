@@ -18,6 +18,7 @@ stack down on purpose.
 """
 from __future__ import annotations
 
+import collections.abc
 import fnmatch
 import tempfile
 import typing
@@ -74,9 +75,9 @@ def _repo_path_keys(annotation: Any, metadata: list, path: tuple[str, ...]) -> I
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
         yield from _repo_path_keys(args[0], list(args[1:]), path)
-    elif origin in (dict, typing.Mapping) or (origin is not None and origin.__name__ in ("Mapping", "dict")):
+    elif isinstance(origin, type) and issubclass(origin, collections.abc.Mapping):
         yield from _repo_path_keys(args[1], [], path + ("*",))
-    elif origin in (list, tuple, set, frozenset):
+    elif isinstance(origin, type) and issubclass(origin, (list, tuple, set, frozenset)):
         yield from _repo_path_keys(args[0], [], path + ("*",))
     elif args:  # a union: X | None
         for arg in args:

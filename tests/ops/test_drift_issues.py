@@ -11,10 +11,10 @@ from tests.ops.conftest import ProjectRepo
 SECRET_TOKEN = "tok_live_5f2b7c9e"
 
 
-def results(tmp_path: Path, **statuses: str) -> Path:
+def results(tmp_path: Path, statuses: dict[str, str]) -> Path:
+    """A `platform drift --all --json` result: stack -> clean, drift or error."""
     document = {}
     for stack, status in statuses.items():
-        stack = stack.replace("_", "-").replace("-staging", ".staging") if "_" in stack else stack
         report = Report(stack=stack)
         if status == "drift":
             report.steps = [Step("update", f"urn:pulumi:{stack}::p::kubernetes:apps/v1:Deployment::api",
@@ -36,7 +36,7 @@ def drift_issues(path: Path, *args: str) -> tuple[int, str, str]:
 
 
 def test_a_drifted_stack_gets_one_issue_that_the_next_check_edits(github, tmp_path):
-    path = results(tmp_path, staging="clean", api_gateway_staging="drift")
+    path = results(tmp_path, {"staging": "clean", "api-gateway.staging": "drift"})
     code, _, err = drift_issues(path)
     assert code == 2, err
     assert len(github.issues) == 1
@@ -49,8 +49,8 @@ def test_a_drifted_stack_gets_one_issue_that_the_next_check_edits(github, tmp_pa
 
 
 def test_a_stack_clean_again_has_its_issue_closed_and_no_other(github, tmp_path):
-    drift_issues(results(tmp_path, staging="drift", api_gateway_staging="drift"))
-    code, _, _ = drift_issues(results(tmp_path, staging="drift", api_gateway_staging="clean"))
+    drift_issues(results(tmp_path, {"staging": "drift", "api-gateway.staging": "drift"}))
+    code, _, _ = drift_issues(results(tmp_path, {"staging": "drift", "api-gateway.staging": "clean"}))
     assert code == 2
     states = {drift_stack(i["body"]): i["state"] for i in github.issues}
     assert states == {"staging": "open", "api-gateway.staging": "closed"}
@@ -59,7 +59,7 @@ def test_a_stack_clean_again_has_its_issue_closed_and_no_other(github, tmp_path)
 
 def test_a_check_that_could_not_run_fails_without_an_issue(github, tmp_path):
     summary = tmp_path / "summary.md"
-    code, _, err = drift_issues(results(tmp_path, staging="error"), "--summary", str(summary))
+    code, _, err = drift_issues(results(tmp_path, {"staging": "error"}), "--summary", str(summary))
     assert code == 1 and "staging: the check could not run: stack is locked" in err
     assert github.issues == [] and "| `staging` | error |" in summary.read_text()
 

@@ -105,7 +105,8 @@ def _write(path: Path, events: list[dict]) -> Path:
     return path
 
 
-def comment_for(repo_or_none, *args: str) -> tuple[int, str, str]:
+def comment_for(*args: str) -> tuple[int, str, str]:
+    """`platform preview-comment ARGS` in this process: (exit code, stdout, stderr)."""
     return ProjectRepo(Path(".")).platform("preview-comment", *args)
 
 
@@ -113,7 +114,7 @@ def comment_for(repo_or_none, *args: str) -> tuple[int, str, str]:
 
 
 def test_the_comment_counts_each_kind_of_change_and_has_one_line_per_changed_resource(preview_file):
-    code, body, err = comment_for(None, str(preview_file), "--stack", STACK)
+    code, body, err = comment_for(str(preview_file), "--stack", STACK)
     assert code == 0, err
     assert "**1** to create · **2** to update · **1** to replace · **1** to delete" in body
     rows = [line for line in body.splitlines() if line.startswith("| ") and "`kubernetes:" in line]
@@ -124,13 +125,13 @@ def test_the_comment_counts_each_kind_of_change_and_has_one_line_per_changed_res
 
 
 def test_changed_fields_show_the_old_and_the_new_value(preview_file):
-    _, body, _ = comment_for(None, str(preview_file), "--stack", STACK)
+    _, body, _ = comment_for(str(preview_file), "--stack", STACK)
     assert f"`spec.template.spec.containers[0].image`: `{OLD_IMAGE}` → `{NEW_IMAGE}`" in body
     assert "`data.a`: `1` → `2` (forces replacement)" in body
 
 
 def test_no_secret_value_ever_reaches_the_comment(preview_file):
-    _, body, _ = comment_for(None, str(preview_file), "--stack", STACK)
+    _, body, _ = comment_for(str(preview_file), "--stack", STACK)
     assert SECRET_TOKEN not in body and "plaintext" not in body
     assert "`stringData.WORKER_API_TOKEN`: `[secret]` → `[secret]`" in body
 
@@ -186,7 +187,7 @@ def test_re_runs_edit_each_stack_own_comment_and_never_another(github, tmp_path)
                                                  "api", [FieldChange("image", "update", OLD_IMAGE, image)])])
         preview = tmp_path / f"{stack}.json"
         preview.write_text(json.dumps(report.to_dict()))
-        code, _, err = comment_for(None, str(preview), "--post", "--pr", "7")
+        code, _, err = comment_for(str(preview), "--post", "--pr", "7")
         assert code == 0, err
 
     github.comments[7] = [{"id": 1, "body": "Looks good to me", "html_url": "u"}]
@@ -205,7 +206,7 @@ def test_comments_past_the_first_page_are_found(github, tmp_path):
     github.comments[7].append({"id": 151, "body": preview_comment(Report(stack="staging")), "html_url": "u"})
     preview = tmp_path / "p.json"
     preview.write_text(json.dumps(Report(stack="staging", counts={"update": 1}).to_dict()))
-    assert comment_for(None, str(preview), "--post", "--pr", "7")[0] == 0
+    assert comment_for(str(preview), "--post", "--pr", "7")[0] == 0
     assert len(github.comments[7]) == 151 and "to update" in github.comments[7][-1]["body"]
 
 
@@ -213,7 +214,7 @@ def test_the_job_summary_gets_the_comment_without_its_marker(tmp_path):
     preview, summary = tmp_path / "p.json", tmp_path / "summary.md"
     preview.write_text(json.dumps(Report(stack="staging").to_dict()))
     summary.write_text("earlier\n")
-    code, body, _ = comment_for(None, str(preview), "--summary", str(summary))
+    code, body, _ = comment_for(str(preview), "--summary", str(summary))
     assert code == 0
     assert summary.read_text().startswith("earlier\n### Preview of `staging`")
     assert marker("staging") not in summary.read_text() and body.startswith(marker("staging"))
@@ -250,7 +251,7 @@ def test_a_fork_gets_the_render_diff_of_exactly_what_changed(tmp_path):
     base, head = tmp_path / "base", tmp_path / "head"
     assert render([STACK], base) == []
     assert render([STACK], head, Renderer(overrides={STACK: {"platform:image": {"ref": NEW_IMAGE}}})) == []
-    code, body, err = comment_for(None, "--render-diff", str(base), str(head), "--stack", STACK)
+    code, body, err = comment_for("--render-diff", str(base), str(head), "--stack", STACK)
     assert code == 0, err
     assert marked_stack(body) == STACK and "Offline render diff" in body
     assert "**1** rendered file(s) differ: `deployment-api-gateway.yaml`" in body
@@ -261,7 +262,7 @@ def test_a_fork_gets_the_render_diff_of_exactly_what_changed(tmp_path):
 
 def test_a_fork_change_that_renders_the_same_says_so(tmp_path):
     assert render(["staging"], tmp_path / "base") == [] and render(["staging"], tmp_path / "head") == []
-    _, body, _ = comment_for(None, "--render-diff", str(tmp_path / "base"), str(tmp_path / "head"), "--stack", "staging")
+    _, body, _ = comment_for("--render-diff", str(tmp_path / "base"), str(tmp_path / "head"), "--stack", "staging")
     assert "No differences" in body
 
 
@@ -269,14 +270,14 @@ def test_a_comment_built_by_a_fork_run_is_posted_only_to_its_unchanged_pull_requ
     body = tmp_path / "comment.md"
     body.write_text(preview_comment(Report(stack="staging", counts={"update": 1})))
     github.pulls[9] = {"number": 9, "head": {"sha": "a" * 40}}
-    assert comment_for(None, "--body", str(body), "--post", "--pr", "9", "--expect-head", "a" * 40)[0] == 0
+    assert comment_for("--body", str(body), "--post", "--pr", "9", "--expect-head", "a" * 40)[0] == 0
     assert marked_stack(github.comments[9][0]["body"]) == "staging"
-    code, _, err = comment_for(None, "--body", str(body), "--post", "--pr", "9", "--expect-head", "b" * 40)
+    code, _, err = comment_for("--body", str(body), "--post", "--pr", "9", "--expect-head", "b" * 40)
     assert code == 1 and "is now at aaaaaaaaaaaa, not bbbbbbbbbbbb: this comment is stale" in err
 
 
 def test_a_removed_stack_gets_a_comment_that_promises_no_silent_teardown():
-    code, body, _ = comment_for(None, "--removed", "--stack", "ai-worker.staging")
+    code, body, _ = comment_for("--removed", "--stack", "ai-worker.staging")
     assert code == 0 and marked_stack(body) == "ai-worker.staging"
     assert "does **not** destroy" in body and "platform destroy ai-worker.staging --yes" in body
 
@@ -292,29 +293,29 @@ def test_a_removed_stack_gets_a_comment_that_promises_no_silent_teardown():
 def test_a_file_that_is_no_preview_of_a_named_stack_is_refused(tmp_path, content, message):
     path = tmp_path / "p.json"
     path.write_text(content)
-    code, out, err = comment_for(None, str(path))
+    code, out, err = comment_for(str(path))
     assert code == 1 and out == "" and message in err and err.startswith("error: ")
 
 
 def test_a_missing_preview_file_is_one_message(tmp_path):
-    code, _, err = comment_for(None, str(tmp_path / "nope.json"), "--stack", STACK)
+    code, _, err = comment_for(str(tmp_path / "nope.json"), "--stack", STACK)
     assert code == 1 and err == f"error: cannot read the preview {tmp_path / 'nope.json'}: No such file or directory\n"
 
 
 def test_a_report_of_another_stack_is_refused(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps(Report(stack="staging").to_dict()))
-    code, _, err = comment_for(None, str(path), "--stack", "production")
+    code, _, err = comment_for(str(path), "--stack", "production")
     assert code == 1 and "is the preview of stack 'staging', not 'production'" in err
 
 
 def test_posting_needs_a_pull_request_and_credentials(tmp_path, monkeypatch):
     path = tmp_path / "p.json"
     path.write_text(json.dumps(Report(stack="staging").to_dict()))
-    assert "--post needs --pr N" in comment_for(None, str(path), "--post")[2]
+    assert "--post needs --pr N" in comment_for(str(path), "--post")[2]
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.setenv("GITHUB_REPOSITORY", "example/platform")
-    code, _, err = comment_for(None, str(path), "--post", "--pr", "3")
+    code, _, err = comment_for(str(path), "--post", "--pr", "3")
     assert code == 1 and "posting to GitHub needs GITHUB_TOKEN in the environment" in err
 
 
@@ -322,7 +323,7 @@ def test_a_refusal_from_github_is_one_message_without_the_token(github, tmp_path
     path = tmp_path / "p.json"
     path.write_text(json.dumps(Report(stack="staging").to_dict()))
     github.fail_with = 403
-    code, _, err = comment_for(None, str(path), "--post", "--pr", "3")
+    code, _, err = comment_for(str(path), "--post", "--pr", "3")
     assert code == 1
     assert err.startswith("error: GitHub answered 403 to GET /repos/example/platform/issues/3/comments")
     assert github.token not in err
@@ -331,10 +332,10 @@ def test_a_refusal_from_github_is_one_message_without_the_token(github, tmp_path
 def test_a_failed_preview_is_commented_and_then_fails_the_step(github, tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps(Report(stack="staging", errors=["boom"], failed=True).to_dict()))
-    code, _, err = comment_for(None, str(path), "--post", "--pr", "4", "--fail-on-error")
+    code, _, err = comment_for(str(path), "--post", "--pr", "4", "--fail-on-error")
     assert code == 1 and err.endswith("error: the preview failed (see the comment)\n")
     assert "The preview failed" in github.comments[4][0]["body"]
-    assert comment_for(None, str(path), "--post", "--pr", "4")[0] == 0  # without the flag: commented only
+    assert comment_for(str(path), "--post", "--pr", "4")[0] == 0  # without the flag: commented only
 
 
 def test_several_comments_of_a_fork_run_each_go_to_their_own_stack(github, tmp_path):
@@ -342,5 +343,5 @@ def test_several_comments_of_a_fork_run_each_go_to_their_own_stack(github, tmp_p
     for stack in ("staging", "api-gateway.staging"):
         paths.append(tmp_path / f"{stack}.md")
         paths[-1].write_text(preview_comment(Report(stack=stack)))
-    assert comment_for(None, "--body", *map(str, paths), "--post", "--pr", "5")[0] == 0
+    assert comment_for("--body", *map(str, paths), "--post", "--pr", "5")[0] == 0
     assert [marked_stack(c["body"]) for c in github.comments[5]] == ["staging", "api-gateway.staging"]
