@@ -14,7 +14,13 @@ SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "+-", "create-
 DONE = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced",
         "create-replacement": "created replacement", "delete-replaced": "deleted original",
         "read": "read", "refresh": "refreshed", "import": "imported", "discard": "discarded"}
-QUIET = {"same", "refresh"}  # unchanged resources, and the refresh reads behind a --refresh
+QUIET = {"same", "refresh", "read"}  # nothing changes: unchanged resources, reads (a StackReference)
+
+
+def _expected(message: str) -> bool:
+    """The CLI's note that it runs a provider found on PATH: how this project is set up
+    (tools/engine/bin), not news to the operator."""
+    return message.strip().startswith("using pulumi-resource-") and "from $PATH" in message
 
 
 class Progress:
@@ -58,7 +64,7 @@ class Progress:
             self._line(f"  ✗  failed   {meta.type}  {resource_name(meta.urn)}")
         elif event.diagnostic_event is not None:
             d = event.diagnostic_event
-            if d.ephemeral or d.severity not in ("error", "warning"):
+            if d.ephemeral or d.severity not in ("error", "warning") or _expected(d.message):
                 return
             where = f" {resource_name(d.urn)}:" if d.urn and "pulumi:pulumi:Stack" not in d.urn else ""
             message = d.message.strip().replace("\n", "\n    ")

@@ -18,6 +18,9 @@ UNCHANGED = {"same", "read", "refresh", "discard"}
 REPLACEMENT_STEPS = {"replace", "create-replacement", "delete-replaced", "discard-replaced",
                      "read-replacement", "import-replacement"}
 SECRET = "[secret]"  # nosec B105 -- what stands in for a secret, not one
+# How the engine's events wrap a secret value (its ciphertext shown as "[secret]"): the
+# signature key of Pulumi's property serialization, a fixed part of its wire format.
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
 
 def resource_name(urn: str) -> str:
@@ -110,6 +113,8 @@ def _lookup(values: Any, path: str) -> Any:
     """The value at a property path such as `spec.template.spec.containers[0].image`."""
     current = values
     for part in path.replace("]", "").replace("[", ".").split("."):
+        if _is_secret_wrapper(current):
+            return SECRET
         if part == "":
             continue
         if isinstance(current, dict):
@@ -118,7 +123,11 @@ def _lookup(values: Any, path: str) -> Any:
             current = current[int(part)]
         else:
             return None
-    return current
+    return SECRET if _is_secret_wrapper(current) else current
+
+
+def _is_secret_wrapper(value: Any) -> bool:
+    return isinstance(value, dict) and SECRET_SIGNATURE in value
 
 
 def _masked(value: Any, secret: bool) -> Any:
