@@ -398,11 +398,14 @@ def test_destroy_components_then_environments(op: Operator):
 
 
 def test_the_overhead_of_platform_against_the_raw_cli(op: Operator):
-    """Figures, not assertions: `platform` against the `pulumi` command it wraps."""
+    """Figures, not assertions: `platform` against the `pulumi` command it wraps (with the
+    project's policy pack, which `platform` runs by default)."""
     op.platform("up", "staging", "--yes")
+    pack = ["--policy-pack", "policy"] if (op.ws.root / "policy" / "PulumiPolicy.yaml").exists() else []
     pairs = {
-        "preview": (lambda: op.platform("preview", "staging"), ["preview", "-s", "staging"]),
-        "up": (lambda: op.platform("up", "staging", "--yes"), ["up", "--yes", "--skip-preview", "-s", "staging"]),
+        "preview": (lambda: op.platform("preview", "staging"), ["preview", "-s", "staging", *pack]),
+        "up": (lambda: op.platform("up", "staging", "--yes"),
+               ["up", "--yes", "--skip-preview", "-s", "staging", *pack]),
         "history": (lambda: op.platform("history", "staging"), ["stack", "history", "-s", "staging"]),
         "drift": (lambda: op.platform("drift", "staging"),
                   ["preview", "--refresh", "--expect-no-changes", "-s", "staging"]),
