@@ -47,6 +47,11 @@ const (
 	maxTokenFileBytes  = 64 << 10
 )
 
+// defaultMaxBodyBytes fits the largest request the contract allows: a prompt of 8000
+// characters outside the Basic Multilingual Plane, each \u-escaped as a surrogate pair
+// (12 bytes), is 96,000 bytes of JSON, as Python's json.dumps writes it by default.
+const defaultMaxBodyBytes = 128 << 10
+
 // loadConfig reads and validates the configuration. It reports every bad variable at
 // once, in a single line, so an operator fixes them in one go.
 func loadConfig(getenv func(string) string) (Config, error) {
@@ -63,7 +68,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ShutdownDrain:   p.duration("SHUTDOWN_DRAIN", 5*time.Second, 0, maxShutdownPhase),
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 10*time.Second, time.Millisecond, maxShutdownPhase),
 		LogLevel:        p.logLevel("LOG_LEVEL", slog.LevelInfo),
-		MaxBodyBytes:    int64(p.intIn("MAX_BODY_BYTES", 65536, 1, maxBodyBytesLimit)),
+		MaxBodyBytes:    int64(p.intIn("MAX_BODY_BYTES", defaultMaxBodyBytes, 1, maxBodyBytesLimit)),
 		MaxConnections:  p.intIn("MAX_CONNECTIONS", 1024, 1, 1_000_000),
 		MetricsEnabled:  p.boolean("METRICS_ENABLED", true),
 	}

@@ -28,7 +28,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		ShutdownDrain:   5 * time.Second,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        slog.LevelInfo,
-		MaxBodyBytes:    65536,
+		MaxBodyBytes:    131072,
 		MaxConnections:  1024,
 		MetricsEnabled:  true,
 	}

@@ -29,7 +29,7 @@ Configured through environment variables:
   SHUTDOWN_DRAIN    time requests are still served after SIGTERM (default 5s)
   SHUTDOWN_TIMEOUT  time in-flight requests get once the listener closes (default 10s)
   LOG_LEVEL         debug, info, warn or error (default info)
-  MAX_BODY_BYTES    request body limit in bytes (default 65536)
+  MAX_BODY_BYTES    request body limit in bytes (default 131072)
   MAX_CONNECTIONS   open connections served at once; more get 503 (default 1024)
   METRICS_ENABLED   serve Prometheus metrics at /metrics (default true)
 `

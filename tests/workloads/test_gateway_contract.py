@@ -446,10 +446,19 @@ def test_a_worker_not_found_is_relayed_as_not_found(gateway, contract):
                              "request_id": resp.headers["x-request-id"]}
 
 
+@covers(COMPLETE, 200)
+def test_the_longest_valid_prompt_fully_escaped_is_accepted(gateway, contract, fake_worker):
+    """8000 characters outside the BMP, as json.dumps escapes them: 96,000 bytes of JSON."""
+    request = {"module": "summarize", "prompt": "\U0001F642" * 8000}
+    assert contract.request_is_valid(COMPLETE, request) and len(json.dumps(request)) > 96_000
+    resp = gateway.request("POST", "/v1/ai/complete", json.dumps(request))
+    assert contract.check_response(COMPLETE, resp)["output"] == "echo: " + request["prompt"]
+
+
 @covers(COMPLETE, 413)
 def test_a_completion_body_over_the_size_limit_is_payload_too_large(gateway, contract):
     resp = gateway.request("POST", "/v1/ai/complete",
-                           {"module": "summarize", "prompt": "x" * 70_000})  # > MAX_BODY_BYTES
+                           {"module": "summarize", "prompt": "x" * 140_000})  # > MAX_BODY_BYTES
     body = contract.check_response(COMPLETE, resp)
     assert resp.status == 413 and body["error"]["code"] == "payload_too_large"
 

@@ -6,8 +6,12 @@ export interface CompletionRequest {
   prompt: string;
 }
 
-/** The longest prompt (8000 characters) is at most 48 000 bytes even fully \u-escaped. */
-export const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * The longest valid prompt, 8000 characters outside the Basic Multilingual Plane each
+ * \u-escaped as a surrogate pair (12 bytes, as Python's json.dumps writes them by default),
+ * is 96 000 bytes of JSON: the limit must fit it.
+ */
+export const MAX_BODY_BYTES = 128 * 1024;
 export const MAX_PROMPT_CHARS = 8000;
 export const MODULE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const FIELDS = new Set(["module", "prompt"]);

@@ -226,9 +226,22 @@ describe("with the real gateway", () => {
     }
   });
 
-  describe("limits the body to 64 KiB with 413 payload_too_large", () => {
+  test("accepts the longest valid prompt with every character \\u-escaped (96 000 bytes of JSON)", async () => {
+    const prompt = "🙂".repeat(8000);
+    // Every UTF-16 unit as \uXXXX, as Python's json.dumps writes it by default.
+    const body = JSON.stringify({ module: modules[0].name, prompt }).replace(
+      /[\u0080-\uffff]/g,
+      (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+    assert.ok(body.length > 96_000, `body of ${body.length} bytes`);
+    const { status, body: answer } = await complete(worker, body);
+    assert.equal(status, 200);
+    assert.ok(answer.output.endsWith(prompt));
+  });
+
+  describe("limits the body to 128 KiB with 413 payload_too_large", () => {
     test("when Content-Length declares more", async () => {
-      const prompt = "x".repeat(70 * 1024);
+      const prompt = "x".repeat(140 * 1024);
       const { status, body } = await complete(worker, { module: "summarize", prompt });
       assert.equal(status, 413);
       assert.equal(body.error.code, "payload_too_large");
@@ -237,7 +250,7 @@ describe("with the real gateway", () => {
     test("when a chunked body without Content-Length grows past it", async () => {
       const { status, body } = await call(worker, "POST", "/v1/complete", {
         headers: { ...AUTH, ...JSON_TYPE },
-        body: chunkedBody(6),
+        body: chunkedBody(9),
       });
       assert.equal(status, 413);
       assert.equal(body.error.code, "payload_too_large");
