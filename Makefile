@@ -68,7 +68,10 @@ $(SCANNERS)/%/.installed: tools/scanners/requirements-%.txt
 scanners: $(SCANNERS)/checkov/.installed $(SCANNERS)/nca/.installed venv go ## Install the offline security scanners (checkov, network-config-analyzer, gosec)
 	$(PY) tools/engine/build.py gosec
 
-test: venv worker go scanners ## Run the whole test suite (static checks, scanners, Go, Worker, Python)
+monitoring-tools: venv go ## Build promtool and take the Prometheus operator's CRDs from its module (tools/engine/bin)
+	$(PY) tools/engine/build.py promtool monitoring-crds
+
+test: venv worker go scanners monitoring-tools ## Run the whole test suite (static checks, scanners, Go, Worker, Python)
 	$(MAKE) -C $(GATEWAY) vet test GO=$(GO)
 	cd $(WORKER) && npm run --silent typecheck && npm test && npm run --silent budget
 	$(PY) -m pytest
@@ -83,4 +86,4 @@ dev: venv worker go ## Run the gateway and the Worker together on loopback
 clean: ## Remove build outputs (keeps .venv and node_modules)
 	rm -rf build $(WORKER)/dist $(GATEWAY)/bin
 
-.PHONY: help venv go worker gateway render scanners test bench dev clean
+.PHONY: help venv go worker gateway render scanners monitoring-tools test bench dev clean

@@ -6,6 +6,7 @@ by percentage and a rollback points the deployment at an earlier version id.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
@@ -32,6 +33,22 @@ class Rollout:
 
 
 @dataclass(frozen=True)
+class Telemetry:
+    """Workers Logs, traces and Logpush of the Worker."""
+
+    logs_sampling_rate: float = 1.0
+    invocation_logs: bool = True
+    traces: bool = False
+    traces_sampling_rate: float = 0.01
+    logpush_destination: Optional[pulumi.Input[str]] = None  # secret: holds credentials
+
+
+# Workers Trace Events (the Logpush dataset of Workers): what each pushed record holds.
+TRACE_EVENT_FIELDS = ["EventTimestampMs", "ScriptName", "ScriptVersion", "Outcome", "EventType",
+                      "Event", "Exceptions", "Logs", "CPUTimeMs", "WallTimeMs"]
+
+
+@dataclass(frozen=True)
 class CloudflareWorkerArgs:
     account_id: pulumi.Input[str]
     zone_id: pulumi.Input[str]
@@ -48,7 +65,7 @@ class CloudflareWorkerArgs:
     crons: Sequence[str] = ()
     workers_dev: bool = False
     rollout: Rollout = field(default_factory=Rollout)
-    head_sampling_rate: float = 1.0
+    telemetry: Telemetry = field(default_factory=Telemetry)
 
 
 class CloudflareWorker(pulumi.ComponentResource):
@@ -63,15 +80,32 @@ class CloudflareWorker(pulumi.ComponentResource):
         super().__init__("platform:cloudflare_worker:CloudflareWorker", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        telemetry = args.telemetry
         worker = cloudflare.Worker(f"{name}-worker", account_id=args.account_id, name=name,
                                    observability=cloudflare.WorkerObservabilityArgs(
-                                       enabled=True, head_sampling_rate=args.head_sampling_rate,
+                                       enabled=True, head_sampling_rate=telemetry.logs_sampling_rate,
                                        logs=cloudflare.WorkerObservabilityLogsArgs(
-                                           enabled=True, invocation_logs=True,
-                                           head_sampling_rate=args.head_sampling_rate)),
+                                           enabled=True, invocation_logs=telemetry.invocation_logs,
+                                           head_sampling_rate=telemetry.logs_sampling_rate),
+                                       traces=cloudflare.WorkerObservabilityTracesArgs(
+                                           enabled=telemetry.traces,
+                                           head_sampling_rate=telemetry.traces_sampling_rate)),
+                                   logpush=telemetry.logpush_destination is not None,
                                    subdomain=cloudflare.WorkerSubdomainArgs(
                                        enabled=args.workers_dev, previews_enabled=False),
                                    opts=child)
+        if telemetry.logpush_destination is not None:
+            # An account-wide job of the Workers dataset, narrowed to this Worker's events.
+            cloudflare.LogpushJob(
+                f"{name}-logpush", account_id=args.account_id, name=name,
+                dataset="workers_trace_events", enabled=True,
+                destination_conf=pulumi.Output.secret(telemetry.logpush_destination),
+                filter=json.dumps({"where": {"and": [
+                    {"key": "ScriptName", "operator": "eq", "value": name}]}}),
+                output_options=cloudflare.LogpushJobOutputOptionsArgs(
+                    field_names=TRACE_EVENT_FIELDS, output_type="ndjson",
+                    timestamp_format="rfc3339"),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[worker]))
 
         bindings = [cloudflare.WorkerVersionBindingArgs(name=k, type="plain_text", text=v)
                     for k, v in sorted(args.vars.items())]

@@ -7,13 +7,36 @@ stack that does not exist at all is refused by the engine itself: `unknown stack
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, Optional
 
 import pulumi
 
 from infra import naming
 from infra.errors import PlatformError
 from infra.stacks import StackName
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    """The environment's ingress controller: its class, and where its pods run."""
+
+    class_name: str
+    namespace: str
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Whether the environment runs monitoring, where Prometheus runs, and the labels its
+    Prometheus and Grafana select objects by."""
+
+    enabled: bool
+    namespace: str
+    prometheus_pod_labels: Mapping[str, str] = field(default_factory=dict)
+    resource_labels: Mapping[str, str] = field(default_factory=dict)
+    dashboard_labels: Mapping[str, str] = field(default_factory=dict)
+    runbooks_url: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -28,11 +51,21 @@ class EnvironmentSettings:
     cloudflare_zone_name: str
     base_domain: str
     label_domain: str
+    ingress: IngressSettings
+    monitoring: MonitoringSettings
     # Outputs a component stack passes on as its own `environment_<name>` outputs (FORWARDED).
     forwarded: Mapping[str, object] = field(default_factory=dict, compare=False)
 
-    def exports(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in REQUIRED}
+    def __post_init__(self) -> None:
+        # Read back from a StackReference, the nested settings arrive as plain mappings.
+        for name, kind in (("ingress", IngressSettings), ("monitoring", MonitoringSettings)):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, name, kind(**value))
+
+    def exports(self) -> dict[str, Any]:
+        return {name: asdict(value) if is_dataclass(value) else value
+                for name, value in ((name, getattr(self, name)) for name in REQUIRED)}
 
 
 REQUIRED = [f.name for f in fields(EnvironmentSettings) if f.name != "forwarded"]

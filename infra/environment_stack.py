@@ -7,7 +7,7 @@ import pulumi
 
 from components.environment import Environment, EnvironmentArgs
 from infra.config.environment import EnvironmentConfig
-from infra.environment_ref import EnvironmentSettings
+from infra.environment_ref import EnvironmentSettings, IngressSettings, MonitoringSettings
 from infra.providers import kubernetes_provider
 from infra.stacks import PROJECT_ROOT, StackName
 
@@ -43,7 +43,9 @@ async def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
         cloudflare_zone_id=config.cloudflare.zone_id,
         cloudflare_zone_name=config.cloudflare.zone_name,
         base_domain=config.base_domain,
-        label_domain=config.label_domain)
+        label_domain=config.label_domain,
+        ingress=IngressSettings(**config.ingress.model_dump()),
+        monitoring=MonitoringSettings(**config.monitoring.model_dump()))
     # The namespace output follows the created object, so a component stack waits for it.
     # The quota is for the policy pack: it holds each component's HPA to it (policy/).
     return {**settings.exports(), "namespace": environment.namespace, "quota": hard_quota}

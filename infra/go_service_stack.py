@@ -5,12 +5,17 @@ from typing import Any
 
 import pulumi
 
+from components.alert_rules import CustomAlert
 from components.go_service import Caller, GoService, GoServiceArgs, ImageBuild, Peer
+from components.service_dashboard import ServiceDashboard, ServiceDashboardArgs
+from components.service_ingress import ServiceIngress, ServiceIngressArgs
+from components.service_monitoring import ServiceMonitoring, ServiceMonitoringArgs
+from components.service_signals import ServiceSignals
 from infra.build_context import context_digest
 from infra.config.common import repo_file
 from infra.config.go_service import GoServiceConfig
 from infra.config.loader import reveal
-from infra.environment_ref import read_environment
+from infra.environment_ref import EnvironmentSettings, read_environment
 from infra.providers import docker_provider, kubernetes_provider
 from infra.stacks import StackName
 
@@ -25,12 +30,39 @@ def _image(config: GoServiceConfig):
                       platform=build.platform)
 
 
+def callers(config: GoServiceConfig, environment: EnvironmentSettings) -> list[Caller]:
+    """The declared callers, plus the environment's ingress controller when the service is
+    exposed and its Prometheus when monitoring is on: one source, the environment's outputs."""
+    found = [Caller(namespace=c.namespace, pod_labels=c.pod_labels) for c in config.callers]
+    if config.expose:
+        found.append(Caller(namespace=environment.ingress.namespace,
+                            pod_labels=environment.ingress.pod_labels))
+    if environment.monitoring.enabled:
+        found.append(Caller(namespace=environment.monitoring.namespace,
+                            pod_labels=environment.monitoring.prometheus_pod_labels))
+    return found
+
+
+def signals(name: str, namespace: str, config: GoServiceConfig) -> ServiceSignals:
+    monitoring = config.monitoring
+    return ServiceSignals(
+        service=name, namespace=namespace,
+        metric_prefix=monitoring.metric_prefix or name.replace("-", "_"),
+        availability=config.slo.availability,
+        latency_p99_seconds=config.slo.latency_p99_ms / 1000,
+        excluded_paths=[config.probes.liveness_path, config.probes.readiness_path,
+                        config.probes.startup_path, monitoring.metrics_path],
+        circuit_breaker=monitoring.circuit_breaker,
+        outbound_calls=monitoring.outbound_calls)
+
+
 async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
     environment = await read_environment(stack, config.organization)
     providers = [kubernetes_provider(stack, environment.kubernetes_context)]
     if config.image.build is not None:
         providers.append(docker_provider(stack))
     name = config.name or stack.component
+    labels = {f"{environment.label_domain}/environment": stack.env}
     args = GoServiceArgs(
         namespace=environment.namespace,
         image=_image(config),
@@ -51,13 +83,41 @@ async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
         files={file_name: repo_file(path).read_text()
                for file_name, path in (config.files.sources.items() if config.files else ())},
         files_mount_path=config.files.mount_path if config.files else None,
-        callers=[Caller(namespace=c.namespace, pod_labels=c.pod_labels) for c in config.callers],
+        callers=callers(config, environment),
         peers=[Peer(ports=p.ports, namespace=p.namespace, pod_labels=p.pod_labels, cidr=p.cidr,
                     except_cidrs=p.except_cidrs) for p in config.peers],
         automount_service_account_token=config.service_account_token,
         label_domain=environment.label_domain,
-        labels={f"{environment.label_domain}/environment": stack.env})
+        labels=labels)
     service = GoService(name, args, opts=pulumi.ResourceOptions(providers=providers))
+    # Exposure, monitoring and the dashboard are parts of the service (and use its providers).
+    opts = pulumi.ResourceOptions(parent=service)
+    exposure: dict[str, Any] = {}
+    if config.expose:
+        expose = config.expose
+        public_host = f"{expose.subdomain}.{environment.base_domain}"
+        ingress = ServiceIngress(name, ServiceIngressArgs(
+            namespace=environment.namespace, service_name=service.service_name,
+            service_port=config.port, host=public_host, path=expose.path,
+            ingress_class=environment.ingress.class_name, tls_secret=expose.tls_secret,
+            cluster_issuer=expose.cluster_issuer, labels=labels), opts=opts)
+        exposure = {"public_host": public_host, "public_url": ingress.url}
+    monitoring = environment.monitoring
+    if monitoring.enabled:
+        service_signals = signals(name, environment.namespace, config)
+        ServiceMonitoring(name, ServiceMonitoringArgs(
+            namespace=environment.namespace, signals=service_signals,
+            selector={"app.kubernetes.io/name": name}, port_name="http",
+            metrics_path=config.monitoring.metrics_path,
+            scrape_interval=config.monitoring.scrape_interval,
+            runbooks_url=monitoring.runbooks_url,
+            custom_alerts=[CustomAlert(alert=a.alert, expr=a.expr, for_=a.for_,
+                                       severity=a.severity, summary=a.summary)
+                           for a in config.monitoring.alerts],
+            labels={**labels, **monitoring.resource_labels}), opts=opts)
+        ServiceDashboard(name, ServiceDashboardArgs(
+            namespace=environment.namespace, signals=service_signals,
+            labels={**labels, **monitoring.dashboard_labels}), opts=opts)
     host = f"{name}.{environment.namespace}.svc.cluster.local"
     return {
         **environment.forwarded,
@@ -72,4 +132,6 @@ async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
         "max_replicas": config.scaling.max_replicas,
         "min_available": config.min_available,
         "termination_grace_period_seconds": args.termination_grace_period_seconds,
+        "monitoring": monitoring.enabled,
+        **exposure,
     }

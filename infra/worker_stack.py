@@ -6,7 +6,9 @@ from typing import Any
 
 import pulumi
 
-from components.cloudflare_worker import Bundle, CloudflareWorker, CloudflareWorkerArgs, Rollout
+from components.cloudflare_worker import (Bundle, CloudflareWorker, CloudflareWorkerArgs, Rollout,
+                                         Telemetry)
+from components.worker_notifications import WorkerNotifications, WorkerNotificationsArgs
 from infra import naming
 from infra.config.common import repo_file
 from infra.config.loader import NAMESPACE, reveal
@@ -37,6 +39,24 @@ def check_in_zone(stack: StackName, config: WorkerConfig, env: EnvironmentSettin
         raise ConfigError(str(stack), problems)
 
 
+def public_vars(config: WorkerConfig, env: EnvironmentSettings) -> dict[str, str]:
+    """Plain-text bindings, with the URLs of public hosts derived from the environment's base
+    domain (a Go service exposes `<subdomain>.<base_domain>`): never typed per environment."""
+    return {**config.vars, **{binding: f"https://{subdomain}.{env.base_domain}"
+                              for binding, subdomain in config.url_vars.items()}}
+
+
+def telemetry(config: WorkerConfig) -> Telemetry:
+    observability = config.observability
+    destination = config.logpush_destination
+    return Telemetry(
+        logs_sampling_rate=observability.head_sampling_rate,
+        invocation_logs=observability.invocation_logs,
+        traces=observability.traces.enabled,
+        traces_sampling_rate=observability.traces.head_sampling_rate,
+        logpush_destination=pulumi.Output.secret(reveal(destination)) if destination else None)
+
+
 async def build(stack: StackName, config: WorkerConfig) -> dict[str, Any]:
     environment = await read_environment(stack, config.organization)
     check_in_zone(stack, config, environment)
@@ -48,7 +68,7 @@ async def build(stack: StackName, config: WorkerConfig) -> dict[str, Any]:
         bundle=bundle,
         compatibility_date=config.compatibility_date.isoformat(),
         compatibility_flags=config.compatibility_flags,
-        vars=config.vars,
+        vars=public_vars(config, environment),
         secrets={k: pulumi.Output.secret(reveal(v)) for k, v in config.secrets.items()},
         ai_binding=config.ai_binding,
         kv_namespaces=config.kv_namespaces,
@@ -60,8 +80,15 @@ async def build(stack: StackName, config: WorkerConfig) -> dict[str, Any]:
         rollout=Rollout(percentage=config.rollout.percentage,
                         stable_version_id=config.rollout.stable_version_id,
                         rollback_to=config.rollout.rollback_to),
-        head_sampling_rate=config.observability.head_sampling_rate),
+        telemetry=telemetry(config)),
         opts=pulumi.ResourceOptions(providers=[cloudflare_provider(stack)]))
+    if config.notifications:
+        WorkerNotifications(script_name, WorkerNotificationsArgs(
+            account_id=environment.cloudflare_account_id, zone_id=environment.cloudflare_zone_id,
+            emails=config.notifications.emails,
+            edge_error_slo=config.notifications.edge_error_slo,
+            logpush=config.logpush_destination is not None),
+            opts=pulumi.ResourceOptions(parent=worker))
     hosts = sorted({route_host(r) for r in config.routes} | set(config.custom_domains))
     return {
         **environment.forwarded,

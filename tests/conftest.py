@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -223,3 +224,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class MonitoringTools:
+    promtool: Path
+    crds: Path  # the Prometheus operator's CustomResourceDefinitions (monitoring.coreos.com)
+
+
+@pytest.fixture(scope="session")
+def monitoring_tools() -> MonitoringTools:
+    """promtool and the operator's CRDs, built from their Go modules by the engine's build
+    script (`make monitoring-tools`; up to date, it returns at once)."""
+    build = PROJECT_ROOT / "tools" / "engine" / "build.py"
+    result = subprocess.run([sys.executable, str(build), "promtool", "monitoring-crds"],
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, f"building promtool and the CRDs failed:\n{result.stderr[-4000:]}"
+    bin_dir = PROJECT_ROOT / "tools" / "engine" / "bin"
+    return MonitoringTools(promtool=bin_dir / "promtool", crds=bin_dir / "monitoring-crds")

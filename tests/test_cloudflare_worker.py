@@ -48,6 +48,10 @@ def test_bindings_are_exactly_the_configured_vars_secrets_and_ai(renderers, stac
     run = renderers.run(stack)
     expected = {name: {"name": name, "type": "plain_text", "text": text}
                 for name, text in stack.configured("vars", {}).items()}
+    base_domain = renderers.run(stack.environment).outputs["base_domain"]
+    expected |= {name: {"name": name, "type": "plain_text",
+                        "text": f"https://{subdomain}.{base_domain}"}
+                 for name, subdomain in stack.configured("url_vars", {}).items()}
     # Offline a secret is the stack file's encrypted value, as the placeholder.
     expected |= {name: {"name": name, "type": "secret_text", "text": SECRET_PLACEHOLDER}
                  for name in stack.configured("secrets", {})}

@@ -57,6 +57,7 @@ def test_environment_config_rule(failing_run, overrides, key, reason):
 GATEWAY_RULES = {
     "kind_is_required": ({"kind": None}, "kind", "missing (one of: go-service, cloudflare-worker)"),
     "kind_must_be_known": ({"kind": "lambda"}, "kind", "unknown kind 'lambda'"),
+    "kind_must_be_a_name": ({"kind": ["go-service"]}, "kind", "unknown kind '['go-service']'"),
     "image_must_be_pinned_by_digest": ({"image": {"ref": "registry.example.com/gw:latest"}},
                                        "image.ref", "is not an image pinned by digest"),
     "image_is_ref_or_build_not_both": (

@@ -7,7 +7,7 @@ import pytest
 from components.go_service import GRACE_MARGIN_SECONDS, SECRET_FILE_MODE, SECRET_FILES_DIR
 from infra.config.go_service import Scaling
 from infra.mock_engine import is_secret_value, redact, unwrap_secrets
-from infra.render import normalize
+from infra.render import Renderer, normalize
 from infra.stack_files import SECRET_PLACEHOLDER
 
 from tests.conftest import FIXTURE_PROJECT, Stack, custom_resources, single, stacks_of
@@ -157,8 +157,12 @@ def test_only_declared_callers_reach_only_the_service_port(renderers, stack):
 
 
 @go_stacks
-def test_service_without_callers_admits_no_one(run_stack_with, stack):
-    policy = spec_of(run_stack_with(stack, callers=[]), POLICY)["spec"]
+def test_service_without_callers_admits_no_one(stack):
+    # Not exposed, and no monitoring in its environment: no caller is derived either.
+    renderer = Renderer(root=stack.root, overrides={
+        stack.name: {"platform:callers": [], "platform:expose": None},
+        stack.env: {"platform:monitoring": {"enabled": False}}})
+    policy = spec_of(renderer.run(stack.name), POLICY)["spec"]
     assert policy["ingress"] == []  # no rule at all, never `ingress: [{}]`
     assert "Ingress" in policy["policyTypes"]
 
@@ -228,12 +232,15 @@ def test_configured_files_are_mounted_read_only_and_roll_the_pods(renderers, sta
     run = renderers.run(stack)
     files = stack.configured("files")
     mounts = container_of(run)["volumeMounts"]
+    # The files' ConfigMap; a dashboard ConfigMap may stand beside it (test_service_monitoring).
+    config_maps = [normalize(r.inputs) for r in run.of_type(CONFIG_MAP)
+                   if r.inputs["metadata"]["name"].endswith("-files")]
     if files is None:
-        assert not run.of_type(CONFIG_MAP)
+        assert not config_maps
         assert files_annotation(renderers, stack) not in pod_annotations(run)
         assert all(m["name"] != "files" for m in mounts)
         return
-    config_map = spec_of(run, CONFIG_MAP)
+    (config_map,) = config_maps
     assert set(config_map["data"]) == set(files["sources"])
     assert {"mountPath": files["mount_path"], "name": "files", "readOnly": True} in mounts
     assert pod_annotations(run)[files_annotation(renderers, stack)]

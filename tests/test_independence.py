@@ -22,6 +22,8 @@ CLOUDFLARE_IDENTITY = {
     "cloudflare:index/workersCustomDomain:WorkersCustomDomain": ("accountId", "hostname"),
     "cloudflare:index/workersCronTrigger:WorkersCronTrigger": ("accountId", "scriptName"),
     "cloudflare:index/workersKvNamespace:WorkersKvNamespace": ("accountId", "title"),
+    "cloudflare:index/notificationPolicy:NotificationPolicy": ("accountId", "name"),
+    "cloudflare:index/logpushJob:LogpushJob": ("accountId", "name"),
 }
 
 

@@ -73,6 +73,19 @@ def connections(text: str) -> frozenset:
     return frozenset(found)
 
 
+def environment_callers(config: dict, environment: dict) -> list[dict]:
+    """The callers a service declares through its environment's settings rather than its own
+    `callers`: the ingress controller when it is exposed, Prometheus when monitoring is on."""
+    found = []
+    if config.get("expose"):
+        found.append({"namespace": environment["ingress"]["namespace"],
+                      "pod_labels": environment["ingress"]["pod_labels"]})
+    if environment["monitoring"]["enabled"]:
+        found.append({"namespace": environment["monitoring"]["namespace"],
+                      "pod_labels": environment["monitoring"]["prometheus_pod_labels"]})
+    return found
+
+
 class Environment:
     """One environment's rendered objects, the service configs behind them, and stand-ins for
     every pod the configs name outside the rendered stacks (callers, peers, DNS), plus an
@@ -88,6 +101,8 @@ class Environment:
         self.services = []
         for renderer, stack, overrides in services:
             config = config_of(stack, overrides)
+            config["callers"] = config.get("callers", []) + environment_callers(
+                config, environment.outputs)
             self.objects += [yaml.safe_load(t) for n, t in object_files(renderer.run(stack)).items()
                              if n.endswith(".yaml")]
             self.services.append((config.get("name") or stack.split(".")[0], config))
@@ -214,7 +229,7 @@ def test_a_second_service_in_the_environment_is_reached_only_by_its_declared_cal
     namespace = Renderer().run("staging").outputs["namespace"]
     gateway = {"peers": gateway_config["peers"] + [
         {"namespace": namespace, "pod_labels": {NAME_LABEL: "billing"}, "ports": [9090]}]}
-    billing = {"name": "billing", "port": 9090, "peers": [],
+    billing = {"name": "billing", "port": 9090, "peers": [], "expose": None,
                "callers": [{"namespace": namespace, "pod_labels": {NAME_LABEL: "api-gateway"}}]}
     environment = Environment("staging", [
         (Renderer(overrides={gateway_stack: {f"platform:{k}": v for k, v in gateway.items()}}),
@@ -224,5 +239,8 @@ def test_a_second_service_in_the_environment_is_reached_only_by_its_declared_cal
     analysed = environment.analysed(tmp_path)
     assert analysed == environment.declared()
     assert analysed[(f"{namespace}/api-gateway", f"{namespace}/billing")] == {("TCP", "9090")}
+    # Besides the gateway, only the environment's Prometheus (monitoring is on) reaches it.
+    prometheus = Renderer().run("staging").outputs["monitoring"]["namespace"] + "/"
     assert not [edge for edge in analysed if edge[1] == f"{namespace}/billing"
-                and edge[0] != f"{namespace}/api-gateway"], "billing admits an undeclared caller"
+                and edge[0] != f"{namespace}/api-gateway" and not edge[0].startswith(prometheus)], \
+        "billing admits an undeclared caller"

@@ -74,6 +74,8 @@ def test_every_kubernetes_manifest_validates_strictly_against_the_schema(rendere
     assert manifests
     for path in manifests:
         document = yaml.safe_load(path.read_text())
+        if document["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # no schema here: the operator's own CRDs judge them (test_service_monitoring)
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
 
 

@@ -166,7 +166,10 @@ def test_worker_stack_matches_the_workers_runtime_settings_and_bindings(stack):
     assert json.loads(config.get("platform:compatibility_flags", "[]")) == \
         local.get("compatibility_flags", [])
     assert config.get("platform:ai_binding") == local.get("ai", {}).get("binding")
-    assert set(json.loads(config.get("platform:vars", "{}"))) == set(local.get("vars", {}))
+    # Plain-text bindings: typed values, and URLs derived from the environment's base domain.
+    plain = {*json.loads(config.get("platform:vars", "{}")),
+             *json.loads(config.get("platform:url_vars", "{}"))}
+    assert plain == set(local.get("vars", {}))
 
 
 @pytest.mark.parametrize("stack", WORKER_STACKS)
@@ -175,6 +178,7 @@ def test_every_binding_a_worker_stack_sets_is_one_its_bundle_reads(stack):
     config = read_stack_config(stack).config
     bundle = (PROJECT_ROOT / config["platform:bundle"]).read_text()
     names = [*json.loads(config.get("platform:vars", "{}")),
+             *json.loads(config.get("platform:url_vars", "{}")),
              *json.loads(config.get("platform:secrets", "{}"))]
     if config.get("platform:ai_binding"):
         names.append(config["platform:ai_binding"])

@@ -51,6 +51,8 @@ DnsLabel = matching(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$",
                     "a DNS label (lower-case letters, digits and '-', 63 at most)")
 Hostname = matching(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
                     "a lower-case hostname such as api.example.com", max_length=253)
+Subdomain = matching(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
+                     "a name under the base domain such as api (for api.<base_domain>)", max_length=190)
 CloudflareId = matching(r"^[0-9a-f]{32}$", "a Cloudflare id (32 lower-case hex digits)")
 EnvVarName = matching(r"^[A-Z_][A-Z0-9_]*$", "an environment variable name (A-Z, 0-9, _)")
 LabelValue = matching(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$",

@@ -63,7 +63,7 @@ def _example(example: Any, path: list[str]) -> str:
 def rows(model: type[BaseModel], example: Any, prefix: list[str]) -> list[str]:
     out = []
     for name, field in model.model_fields.items():
-        path = prefix + [name]
+        path = prefix + [field.alias or name]
         nested = model_in(field.annotation)
         key = f"`{NAMESPACE}:{'.'.join(path)}`"
         type_name = nested.__name__ if nested else _type_name(field.annotation)

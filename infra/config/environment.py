@@ -4,7 +4,9 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from infra.config.common import (CloudflareId, ConfigModel, DnsLabel, Hostname, InvalidKey,
-                                 LabelKey, LabelValue, Quantity, require_within)
+                                 LabelKey, LabelValue, Quantity, matching, require_within)
+
+HttpsUrl = matching(r"^https://[^\s/?#]+(/[^\s?#]*)?$", "an https:// URL without query or fragment")
 
 
 class KubernetesTarget(ConfigModel):
@@ -57,6 +59,49 @@ class DnsTarget(ConfigModel):
         description="labels of the cluster DNS pods")
 
 
+class IngressController(ConfigModel):
+    """The ingress controller exposed Go services go through (their Ingress class and callers).
+
+    Exposed Go services get an Ingress of its class, and their NetworkPolicy admits its pods:
+    one source for both."""
+
+    class_name: DnsLabel = Field("nginx", description="IngressClass the controller serves")
+    namespace: DnsLabel = Field("ingress-nginx", description="namespace of the controller pods")
+    pod_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "ingress-nginx"},
+        description="labels of the controller pods")
+
+
+class Monitoring(ConfigModel):
+    """Whether monitoring is on, and where Prometheus and Grafana run and select objects by.
+
+    When enabled, Go services get a ServiceMonitor, a PrometheusRule and a dashboard ConfigMap,
+    and their NetworkPolicy admits Prometheus: one source for both."""
+
+    enabled: bool = Field(False, description="create monitoring objects (needs the Prometheus "
+                                             "operator's CRDs in the cluster)")
+    namespace: DnsLabel = Field("monitoring", description="namespace Prometheus runs in")
+    prometheus_pod_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "prometheus"},
+        description="labels of the Prometheus pods (admitted to scrape the services)")
+    resource_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="labels Prometheus selects ServiceMonitors and "
+                                          "PrometheusRules by (its serviceMonitorSelector/ruleSelector)")
+    dashboard_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        description="labels Grafana's dashboard sidecar picks ConfigMaps up by")
+    runbooks_url: HttpsUrl | None = Field(
+        None, description="where docs/runbooks is browsable; alerts link <url>/<alert>.md "
+                          "(required when enabled)")
+
+    @model_validator(mode="after")
+    def _runbooks_when_enabled(self) -> "Monitoring":
+        if self.enabled and self.runbooks_url is None:
+            raise InvalidKey("runbooks_url", "required when monitoring is enabled: every alert "
+                                             "links its runbook")
+        return self
+
+
 class EnvironmentConfig(ConfigModel):
     namespace: DnsLabel = Field(description="namespace every component of the environment runs in")
     kubernetes: KubernetesTarget
@@ -68,6 +113,8 @@ class EnvironmentConfig(ConfigModel):
     quota: Quota = Field(default_factory=Quota)
     container_defaults: ContainerDefaults = Field(default_factory=ContainerDefaults)
     dns: DnsTarget = Field(default_factory=DnsTarget)
+    ingress: IngressController = Field(default_factory=IngressController)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     deletion_protection: bool = Field(
         True, description="protect every object of the environment: `pulumi destroy` is refused "
                           "until `pulumi state unprotect --all` (component stacks live inside)")

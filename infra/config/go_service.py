@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from infra.config.common import (ConfigModel, DnsLabel, EnvVarName, InvalidKey, LabelKey,
-                                 LabelValue, Port, Quantity, RepoPath, UnprivilegedPort, UrlPath,
-                                 matching, repo_file, require_within)
+                                 LabelValue, Port, Quantity, RepoPath, Subdomain, UnprivilegedPort,
+                                 UrlPath, matching, repo_file, require_within)
 
 # Set by the platform itself from other keys (port, shutdown): never from `env`.
 RESERVED_ENV = frozenset({"PORT", "SHUTDOWN_DRAIN", "SHUTDOWN_TIMEOUT"})
@@ -153,6 +153,83 @@ class Peer(ConfigModel):
         return self
 
 
+Duration = matching(r"^[1-9][0-9]*(s|m|h)$", "a duration such as 30s, 5m or 1h")
+MetricPrefix = matching(r"^[a-z][a-z0-9_]*$", "a metric name prefix (a-z, 0-9, _)")
+AlertName = matching(r"^[A-Z][A-Za-z0-9]*$", "an alert name in CamelCase, e.g. QueueBacklogHigh")
+
+
+class Expose(ConfigModel):
+    """Publish the service through the environment's ingress controller (an Ingress)."""
+
+    subdomain: Subdomain = Field(description="public host under the environment's base domain: "
+                                             "api serves api.<base_domain>")
+    path: UrlPath = Field(description="path prefix routed to the service, e.g. /v1 (never one "
+                                      "that covers the metrics path)")
+    tls_secret: DnsLabel | None = Field(None, description="existing TLS Secret in the namespace")
+    cluster_issuer: DnsLabel | None = Field(
+        None, description="cert-manager ClusterIssuer that issues the certificate instead")
+
+    @model_validator(mode="after")
+    def _one_certificate_source(self) -> "Expose":
+        if (self.tls_secret is None) == (self.cluster_issuer is None):
+            raise InvalidKey("tls_secret", "set exactly one of tls_secret or cluster_issuer: a "
+                                           "public host is served over TLS only")
+        return self
+
+
+class Slo(ConfigModel):
+    """Service level objectives the alerts and the dashboard are derived from."""
+
+    availability: float = Field(99.9, ge=90.0, lt=100.0,
+                                description="% of requests answered without a 5xx, over 30 days")
+    latency_p99_ms: int = Field(1000, ge=1, le=60000,
+                                description="99th percentile request latency target (ms)")
+
+
+class CustomAlert(ConfigModel):
+    """An alert of the service's own, beside the standard ones."""
+
+    alert: AlertName = Field(description="alert name; its runbook is docs/runbooks/<alert>.md")
+    expr: str = Field(min_length=1, description="PromQL expression (promtool checks it)")
+    for_: Duration = Field("5m", alias="for", description="how long it must hold before firing")
+    severity: Literal["critical", "warning"] = Field(
+        "warning", description="critical pages, warning opens a ticket")
+    summary: str = Field(min_length=1, description="one line saying what is wrong")
+
+    @model_validator(mode="after")
+    def _runbook_exists(self) -> "CustomAlert":
+        if not repo_file(f"docs/runbooks/{self.alert}.md").is_file():
+            raise InvalidKey("alert", f"no runbook docs/runbooks/{self.alert}.md: every alert "
+                                      "links one")
+        return self
+
+
+class ServiceMonitoring(ConfigModel):
+    """How the environment's Prometheus scrapes the service and what its metrics are called."""
+
+    metrics_path: UrlPath = Field("/metrics", description="path of the Prometheus metrics")
+    scrape_interval: Duration = Field("30s", description="how often Prometheus scrapes")
+    metric_prefix: MetricPrefix | None = Field(
+        None, description="prefix of <prefix>_http_requests_total etc. (default: the name, "
+                          "with _ for -)")
+    circuit_breaker: bool = Field(False, description="the service exports "
+                                                     "<prefix>_circuit_breaker_state")
+    outbound_calls: list[MetricPrefix] = Field(
+        default_factory=list, description="callees with <prefix>_<callee>_calls_total{outcome} "
+                                          "and _call_duration_seconds")
+    alerts: list[CustomAlert] = Field(default_factory=list,
+                                      description="alerts of the service's own")
+
+    @field_validator("alerts")
+    @classmethod
+    def _alert_names_unique(cls, alerts: list[CustomAlert]) -> list[CustomAlert]:
+        names = [a.alert for a in alerts]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"alert '{name}' is declared twice")
+        return alerts
+
+
 class GoServiceConfig(ConfigModel):
     kind: Literal["go-service"] = Field(description="selects this model")
     organization: str = Field("organization", min_length=1,
@@ -173,6 +250,9 @@ class GoServiceConfig(ConfigModel):
                                   description="who may call the service (none: nobody)")
     peers: list[Peer] = Field(default_factory=list, description="what the pods may reach besides DNS")
     service_account_token: bool = Field(False, description="mount a service-account token")
+    expose: Expose | None = Field(None, description="public host and path (an Ingress)")
+    slo: Slo = Field(default_factory=Slo)
+    monitoring: ServiceMonitoring = Field(default_factory=ServiceMonitoring)
 
     @model_validator(mode="after")
     def _consistent(self) -> "GoServiceConfig":
@@ -187,4 +267,14 @@ class GoServiceConfig(ConfigModel):
         for name in set(self.env) & {f"{secret}_FILE" for secret in self.secret_env}:
             raise InvalidKey(f"env.{name}", f"is set by the platform (the path of secret_env."
                                             f"{name[:-len('_FILE')]}'s file)")
+        if self.expose and _covers(self.expose.path, self.monitoring.metrics_path):
+            raise InvalidKey("expose.path", f"{self.expose.path} would publish the metrics path "
+                                            f"{self.monitoring.metrics_path} through the ingress "
+                                            "controller: expose the API's own prefix, e.g. /v1")
         return self
+
+
+def _covers(prefix: str, path: str) -> bool:
+    """Whether an Ingress `Prefix` path matches `path` (it matches whole path elements)."""
+    prefix = prefix.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/")

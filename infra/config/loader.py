@@ -67,7 +67,7 @@ def model_for(stack: StackName, raw: RawConfig) -> type[BaseModel]:
     if stack.is_environment:
         return EnvironmentConfig
     kind = raw.values.get("kind")
-    if kind not in COMPONENT_KINDS:
+    if not isinstance(kind, str) or kind not in COMPONENT_KINDS:  # a list or a map is no kind
         reason = ("missing" if kind is None else f"unknown kind '{kind}'") + \
                  f" (one of: {', '.join(COMPONENT_KINDS)})"
         raise ConfigError(str(stack), [(f"{NAMESPACE}:kind", reason)])

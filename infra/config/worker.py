@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from infra.config.common import ConfigModel, Hostname, InvalidKey, RepoPath, matching, repo_file
+from infra.config.common import (ConfigModel, Hostname, InvalidKey, RepoPath, Subdomain, matching,
+                                 repo_file)
 
 _BINDING = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 VersionId = matching(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
@@ -16,6 +17,8 @@ _ROUTE = re.compile(r"^(\*\.)?(?P<host>([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a
                     r"(?P<path>/[\w./*-]*)$")
 _CRON_FIELD = r"[\d*/,\-A-Za-z?LW#]+"
 _CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
+EmailAddress = matching(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", "an e-mail address")
+EdgeErrorSlo = matching(r"^(9[0-9](\.[0-9]{1,2})?)$", "an SLO in percent such as 99.9")
 
 
 def route_host(pattern: str) -> str:
@@ -48,11 +51,31 @@ class Rollout(ConfigModel):
         return self
 
 
+class Traces(ConfigModel):
+    """Workers traces: spans of each sampled invocation and its subrequests."""
+
+    enabled: bool = Field(False, description="record traces")
+    head_sampling_rate: float = Field(0.01, ge=0.0, le=1.0,
+                                      description="share of requests traced (0..1)")
+
+
 class Observability(ConfigModel):
-    """Workers Logs and traces (always on; sampling configurable)."""
+    """Workers Logs (console output and invocation logs), traces, and where logs are pushed."""
 
     head_sampling_rate: float = Field(1.0, ge=0.0, le=1.0,
-                                      description="share of requests logged and traced")
+                                      description="share of requests logged (0..1)")
+    invocation_logs: bool = Field(True, description="log each invocation (request, outcome, "
+                                                    "duration) beside the Worker's own lines")
+    traces: Traces = Field(default_factory=Traces)
+
+
+class Notifications(ConfigModel):
+    """Cloudflare notification policies for the Worker (Cloudflare sends them, not Prometheus)."""
+
+    emails: list[EmailAddress] = Field(min_length=1, description="who is notified")
+    edge_error_slo: EdgeErrorSlo = Field(
+        "99.9", description="SLO of the zone's edge 5xx error-rate alert (Cloudflare's burn "
+                            "rate over 1 h and 5 m), e.g. 99.9")
 
 
 class WorkerConfig(ConfigModel):
@@ -64,6 +87,9 @@ class WorkerConfig(ConfigModel):
     compatibility_flags: list[str] = Field(default_factory=list,
                                            description="Workers runtime compatibility flags")
     vars: dict[str, str] = Field(default_factory=dict, description="plain-text bindings")
+    url_vars: dict[str, Subdomain] = Field(
+        default_factory=dict, description="plain-text bindings holding https://<subdomain>.<the "
+                                          "environment's base domain>: binding -> subdomain")
     secrets: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="secret-text bindings (set with --secret); API_TOKEN is required")
@@ -80,6 +106,11 @@ class WorkerConfig(ConfigModel):
     workers_dev: bool = Field(False, description="also serve on the account's workers.dev subdomain")
     rollout: Rollout = Field(default_factory=Rollout)
     observability: Observability = Field(default_factory=Observability)
+    logpush_destination: SecretStr | None = Field(
+        None, description="Logpush destination of the Worker's trace events, credentials "
+                          "included (set with --secret), e.g. r2://bucket/path?account-id=...")
+    notifications: Notifications | None = Field(
+        None, description="notify on the zone's edge errors (and a failing Logpush job)")
 
     @field_validator("bundle")
     @classmethod
@@ -122,7 +153,8 @@ class WorkerConfig(ConfigModel):
     @model_validator(mode="after")
     def _bindings_unique(self) -> "WorkerConfig":
         seen: dict[str, str] = {}
-        groups = {"vars": list(self.vars), "secrets": list(self.secrets),
+        groups = {"vars": list(self.vars), "url_vars": list(self.url_vars),
+                  "secrets": list(self.secrets),
                   "kv_namespaces": self.kv_namespaces, "services": list(self.services),
                   "ai_binding": [self.ai_binding] if self.ai_binding else []}
         for group, names in groups.items():

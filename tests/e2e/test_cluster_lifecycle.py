@@ -37,9 +37,23 @@ def processes_under(directory: Path) -> list[int]:
 def test_a_stopped_cluster_leaves_no_process(toolchain):
     cluster = Cluster(directory=BUILD / "lifecycle-stop").start()
     pids = cluster.pids()
-    assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+    assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
+                         "ingress-admitter"}
     assert all(pid_alive(p) for p in pids.values())
-    assert cluster.client().get("/api/v1/nodes/kwok-node-0")["metadata"]["name"] == "kwok-node-0"
+    kube = cluster.client()
+    assert kube.get("/api/v1/nodes/kwok-node-0")["metadata"]["name"] == "kwok-node-0"
+    # What the stacks expect of a cluster: the operator's CRDs served, Ingresses admitted.
+    for plural in ("servicemonitors", "prometheusrules"):
+        assert kube.get(f"/apis/monitoring.coreos.com/v1/namespaces/default/{plural}")["items"] == []
+    kube.create("/apis/networking.k8s.io/v1/namespaces/default/ingresses", {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "probe"},
+        "spec": {"ingressClassName": "nginx", "defaultBackend": {
+            "service": {"name": "none", "port": {"number": 80}}}}})
+    deadline = time.monotonic() + 20
+    while not kube.get("/apis/networking.k8s.io/v1/namespaces/default/ingresses/probe").get(
+            "status", {}).get("loadBalancer", {}).get("ingress"):
+        assert time.monotonic() < deadline, "the stand-in ingress controller admitted nothing"
+        time.sleep(0.2)
 
     cluster.stop()
 

@@ -163,6 +163,30 @@ def test_service_objects_are_on_the_cluster(session: Session):
             assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == name, kind
 
 
+MONITORING = "monitoring.coreos.com/v1"
+
+
+def monitoring_objects(session: Session, stack: str) -> dict[str, bool]:
+    ns, name = namespace_of(stack), component_of(stack)
+    return {"ServiceMonitor": session.kube.exists(path_for(MONITORING, "ServiceMonitor", name, ns)),
+            "PrometheusRule": session.kube.exists(path_for(MONITORING, "PrometheusRule", name, ns)),
+            "dashboard": session.kube.exists(path_for("v1", "ConfigMap", f"{name}-dashboard", ns))}
+
+
+def test_each_service_is_exposed_and_monitored_on_the_cluster(session: Session):
+    for stack in SERVICES:
+        ns, name = namespace_of(stack), component_of(stack)
+        ingress = session.kube.get(path_for("networking.k8s.io/v1", "Ingress", name, ns))
+        # Admitted by the local cluster's stand-in controller: `up` waited for that address.
+        assert ingress["status"]["loadBalancer"]["ingress"] == [{"ip": "127.0.0.1"}]
+        assert ingress["spec"]["rules"][0]["host"] == session.ws.outputs(stack)["public_host"]
+        assert monitoring_objects(session, stack) == {
+            "ServiceMonitor": True, "PrometheusRule": True, "dashboard": True}, stack
+        rule = session.kube.get(path_for(MONITORING, "PrometheusRule", name, ns))
+        assert {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r} >= {
+            "ErrorBudgetBurnFast", "ErrorBudgetBurnSustained", "ErrorBudgetBurnSlow"}
+
+
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)
 def test_the_cluster_holds_what_the_offline_render_wrote(session: Session, stack: str):
     objects = session.render(stack)
@@ -338,6 +362,30 @@ def test_pod_security_rejects_a_privileged_pod(session: Session, env: str):
         session.kube.create(f"/api/v1/namespaces/{namespace_of(env)}/pods", pod)
     assert rejected.value.status == 403
     assert 'violates PodSecurity "restricted' in rejected.value.reason
+
+
+def test_monitoring_off_in_the_environment_leaves_a_service_without_monitoring_objects(
+        session: Session):
+    env, stack = SERVICE.split(".")[-1], SERVICE
+
+    def monitoring(enabled: str) -> None:
+        session.ws.pulumi("config", "set", "--path", "-s", env, "platform:monitoring.enabled", enabled)
+        session.ws.pulumi("up", "--yes", "--skip-preview", "-s", env)
+        session.ws.pulumi("up", "--yes", "--skip-preview", "-s", stack)
+
+    monitoring("false")
+    assert monitoring_objects(session, stack) == {
+        "ServiceMonitor": False, "PrometheusRule": False, "dashboard": False}
+    policy = session.kube.get(path_for("networking.k8s.io/v1", "NetworkPolicy", component_of(stack),
+                                       namespace_of(stack)))
+    admitted = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert "monitoring" not in admitted and admitted  # the ingress controller stays
+
+    monitoring("true")
+    assert monitoring_objects(session, stack) == {
+        "ServiceMonitor": True, "PrometheusRule": True, "dashboard": True}
+    assert session.preview_no_changes(stack).returncode == 0
 
 
 def test_state_holds_no_secret_in_plain_text(session: Session):

@@ -1,5 +1,7 @@
 """A Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler and kwok faking one node, from the binaries in tools/engine/bin/.
+kube-scheduler and kwok faking one node, from the binaries in tools/engine/bin/; with what the
+stacks expect of a cluster besides: the Prometheus operator's CRDs (taken from its Go module by
+the engine build) and a stand-in ingress controller (`ingress_admitter`).
 
 Every start generates fresh TLS material and service-account keys (openssl), picks free
 ports, writes an admin kubeconfig into the cluster folder, and waits until the API
@@ -19,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ DEFAULT_DIR = REPO_ROOT / "build" / "cluster"
 SERVICE_CIDR = "10.96.0.0/16"
 NODE_NAME = "kwok-node-0"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+MONITORING_CRDS = "monitoring-crds"  # folder in bin/ (tools/engine/build.py)
 
 
 class ClusterError(RuntimeError):
@@ -119,7 +123,7 @@ class Cluster:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> "Cluster":
-        missing = [c for c in COMPONENTS if not (self.bin_dir / c).exists()]
+        missing = [c for c in (*COMPONENTS, MONITORING_CRDS) if not (self.bin_dir / c).exists()]
         if missing:
             raise ClusterError(f"missing {', '.join(missing)} in {self.bin_dir}: run `make engine` first")
         if self.state_file.exists():
@@ -146,6 +150,8 @@ class Cluster:
             self._wait(f"node {NODE_NAME} to become Ready", self._node_ready, "kwok")
             self._wait("the controllers to create the default ServiceAccount",
                        self._default_service_account, "kube-controller-manager")
+            self._install_monitoring_crds()
+            self._start_ingress_admitter()
         except BaseException:
             self.stop()
             raise
@@ -224,13 +230,14 @@ class Cluster:
         }
         self.kubeconfig.write_text(json.dumps(config, indent=2) + "\n")
 
-    def _spawn(self, name: str, binary: str, args: list[str]) -> None:
+    def _spawn(self, name: str, binary: str, args: list[str], command: list[str] | None = None) -> None:
         log = open(self.log(name), "wb")
         try:
             self.processes[name] = subprocess.Popen(
-                [str(self.bin_dir / binary), *args],
+                [*(command or [str(self.bin_dir / binary)]), *args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.directory, start_new_session=True,
+                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)} if command else None,
                 preexec_fn=_die_with_parent if self.tie_to_parent else None,
             )
         finally:
@@ -297,6 +304,35 @@ class Cluster:
             "--cidr=10.244.0.0/16", "--node-ip=10.244.0.1",
             f"--server-address=127.0.0.1:{self.ports['kwok']}",
         ])
+
+    def _install_monitoring_crds(self) -> None:
+        """ServiceMonitor and PrometheusRule, as a cluster with the Prometheus operator has them
+        before any Go-service stack with monitoring on is deployed."""
+        import yaml  # the CRDs come as YAML; the project's virtualenv has PyYAML
+
+        kube = self.client()
+        served = []  # the list path of each kind, which answers once its storage is ready
+        for path in sorted((self.bin_dir / MONITORING_CRDS).glob("*.yaml")):
+            crd = yaml.safe_load(path.read_text())
+            kube.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+            spec = crd["spec"]
+            version = next(v["name"] for v in spec["versions"] if v.get("served"))
+            served.append(f"/apis/{spec['group']}/{version}/{spec['names']['plural']}")
+
+        def listed() -> bool:
+            # Established first, then a moment of "storage is (re)initializing" (429): a list
+            # that answers is what a client (the provider) needs.
+            try:
+                return all(isinstance(kube.get(path).get("items"), list) for path in served)
+            except ApiError:
+                return False
+
+        self._wait("the Prometheus operator's CRDs to be served", listed, "kube-apiserver")
+
+    def _start_ingress_admitter(self) -> None:
+        self._spawn("ingress-admitter", "", [
+            "-m", "tools.cluster.ingress_admitter", f"--server={self.server}", f"--pki={self.pki}",
+        ], command=[sys.executable])
 
     def _create_node(self) -> None:
         node = {

@@ -115,6 +115,9 @@ def path_for(api_version: str, kind: str, name: str | None = None, namespace: st
         "ClusterRole": "clusterroles",
         "ClusterRoleBinding": "clusterrolebindings",
         "Ingress": "ingresses",
+        "CustomResourceDefinition": "customresourcedefinitions",
+        "ServiceMonitor": "servicemonitors",
+        "PrometheusRule": "prometheusrules",
     }[kind]
     prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     path = prefix

@@ -140,6 +140,21 @@ def kwok_stages(component: Component, v: versions.Versions) -> None:
     (BIN / "kwok-stages.yaml").write_text("\n---\n".join(f.read_text().strip() for f in files) + "\n")
 
 
+MONITORING_CRDS = ["monitoring.coreos.com_servicemonitors.yaml", "monitoring.coreos.com_prometheusrules.yaml"]
+
+
+def monitoring_crds(component: Component, v: versions.Versions) -> None:
+    """The Prometheus operator's CustomResourceDefinitions of the kinds the Go-service stacks
+    create, taken from the operator module the go.mod pins (never copied into the repository):
+    the tests validate rendered objects against their schemas, the e2e suite installs them."""
+    module = "github.com/prometheus-operator/prometheus-operator"
+    source = go_mod_dir(module, versions.module_version(component.name, module), ENGINE / component.name)
+    target = BIN / component.name
+    target.mkdir(exist_ok=True)
+    for name in MONITORING_CRDS:
+        shutil.copyfile(source / "example" / "prometheus-operator-crd" / name, target / name)
+
+
 def kubernetes_ldflags(v: versions.Versions) -> list[str]:
     major, minor = v.kubernetes.split(".")[:2]
     return [
@@ -209,6 +224,21 @@ COMPONENTS = [
         prepare=kwok_stages,
         sources=["go.mod", "go.sum"],
     ),
+    # The two below are what `make test` needs (see the `monitoring-tools` target), not the
+    # engine: `promtool test rules` / `check rules` on the alert rules, and the CRD schemas.
+    Component(
+        name="promtool",
+        packages=["github.com/prometheus/prometheus/cmd/promtool"],
+        binaries=["promtool"],
+        sources=["go.mod", "go.sum"],
+    ),
+    Component(
+        name="monitoring-crds",
+        packages=[],  # nothing to compile: the files come from the module
+        binaries=[f"monitoring-crds/{name}" for name in MONITORING_CRDS],
+        prepare=monitoring_crds,
+        sources=["go.mod", "go.sum"],
+    ),
 ]
 
 
@@ -241,12 +271,13 @@ def build(component: Component, v: versions.Versions, force: bool) -> dict:
         component.prepare(component, v)
     output = BIN / component.output if component.output else BIN
     print(f"engine: building {component.name} ({', '.join(component.binaries)})", flush=True)
-    go([
-        "build", "-trimpath",
-        "-ldflags", " ".join(["-s", "-w", *component.ldflags(v)]),
-        "-o", str(output) + ("" if component.output else os.sep),
-        *component.packages,
-    ], ENGINE / component.name, nice=True)
+    if component.packages:
+        go([
+            "build", "-trimpath",
+            "-ldflags", " ".join(["-s", "-w", *component.ldflags(v)]),
+            "-o", str(output) + ("" if component.output else os.sep),
+            *component.packages,
+        ], ENGINE / component.name, nice=True)
     seconds = round(time.monotonic() - started, 1)
     (STAMPS / f"{component.name}.json").write_text(json.dumps({"fingerprint": stamp, "seconds": seconds}))
     return {"component": component.name, "built": True, "seconds": seconds}

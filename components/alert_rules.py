@@ -1,0 +1,165 @@
+"""The alert rules of one Go service, as Prometheus rule groups (the PrometheusRule's spec).
+
+Availability is an SLO on the share of requests answered without a 5xx, alerted by burn rate
+over two windows each (the multi-window, multi-burn-rate alerts of Google's SRE workbook): a
+page when 2 % of a 30-day budget burns in an hour (14.4x over 1 h and 5 m) or 5 % in six hours
+(6x over 6 h and 30 m), a ticket when the budget burns exactly as fast as it accrues (1x over
+3 d and 6 h). The short window lets an alert stop soon after the errors do. The failure alerts
+read kube-state-metrics. Every alert carries `severity` (critical pages, warning is a ticket),
+`service`, a summary and the `runbook_url` of docs/runbooks/<alert>.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from components.service_signals import ServiceSignals, number
+
+# (alert, burn rate, long window, short window, for, severity)
+BURN_RATE_ALERTS = [
+    ("ErrorBudgetBurnFast", 14.4, "1h", "5m", "2m", "critical"),
+    ("ErrorBudgetBurnSustained", 6.0, "6h", "30m", "15m", "critical"),
+    ("ErrorBudgetBurnSlow", 1.0, "3d", "6h", "1h", "warning"),
+]
+STANDARD_ALERTS = [alert for alert, *_ in BURN_RATE_ALERTS] + [
+    "LatencyP99AboveTarget", "CircuitBreakerOpen", "PodsCrashLooping", "HpaAtMaxReplicas",
+    "PdbTooFewHealthyPods", "RolloutStuck"]
+BREAKER_OPEN = 2  # gateway_circuit_breaker_state: 0 closed, 1 half-open, 2 open
+
+
+@dataclass(frozen=True)
+class CustomAlert:
+    """An alert of the service's own, declared in its stack config."""
+
+    alert: str
+    expr: str
+    for_: str
+    severity: str
+    summary: str
+
+
+def _selector(**labels: str) -> str:
+    return "{" + ",".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
+
+
+class _Rules:
+    def __init__(self, spec: ServiceSignals, runbooks_url: str, custom: Sequence[CustomAlert]):
+        self.spec = spec
+        self.runbooks_url = runbooks_url.rstrip("/")
+        self.custom = custom
+        self.budget = spec.error_budget
+        self.service = "{" + spec.selector()
+        self.user_routes = "," + spec.user_routes if spec.user_routes else ""
+
+    def error_ratio(self, window: str) -> str:
+        return f"job:{self.spec.metric_prefix}_http_request_errors:ratio_rate{window}"
+
+    def alert(self, name: str, expr: str, for_: str, severity: str, summary: str) -> dict[str, Any]:
+        return {"alert": name, "expr": expr, "for": for_,
+                "labels": {"severity": severity, "service": self.spec.service},
+                "annotations": {"summary": summary,
+                                "runbook_url": f"{self.runbooks_url}/{name}.md"}}
+
+    def slo_group(self) -> dict[str, Any]:
+        requests = f"{self.spec.metric_prefix}_http_requests_total"
+        windows = sorted({window for _, _, long, short, _, _ in BURN_RATE_ALERTS
+                          for window in (long, short)}, key=_seconds)
+        rules: list[dict[str, Any]] = [
+            {"record": self.error_ratio(window),
+             "expr": (f'sum by (namespace, job) (rate({requests}{self.service},code=~"5.."'
+                      f'{self.user_routes}}}[{window}]))\n/\n'
+                      f"sum by (namespace, job) (rate({requests}{self.service}"
+                      f"{self.user_routes}}}[{window}]))")}
+            for window in windows]
+        for alert, rate, long, short, for_, severity in BURN_RATE_ALERTS:
+            threshold = number(rate * self.budget)
+            selector = self.service + "}"
+            rules.append(self.alert(
+                alert,
+                f"{self.error_ratio(long)}{selector} > {threshold}\nand\n"
+                f"{self.error_ratio(short)}{selector} > {threshold}",
+                for_, severity,
+                f"{self.spec.service} is spending its {number(self.spec.availability)}% "
+                f"availability error budget {number(rate)}x as fast as it accrues "
+                f"(over {long} and {short})"))
+        latency = f"{self.spec.metric_prefix}_http_request_duration_seconds_bucket"
+        rules.append(self.alert(
+            "LatencyP99AboveTarget",
+            f"histogram_quantile(0.99, sum by (namespace, job, le) "
+            f"(rate({latency}{self.service}{self.user_routes}}}[5m])))\n"
+            f"> {number(self.spec.latency_p99_seconds)}",
+            "10m", "warning",
+            f"{self.spec.service} answers 1 request in 100 slower than its "
+            f"{number(self.spec.latency_p99_seconds * 1000)} ms p99 target"))
+        return {"name": f"{self.spec.service}.slo", "rules": rules}
+
+    def service_group(self) -> dict[str, Any] | None:
+        if not self.spec.circuit_breaker:
+            return None
+        state = f"{self.spec.metric_prefix}_circuit_breaker_state"
+        return {"name": f"{self.spec.service}.dependencies", "rules": [self.alert(
+            "CircuitBreakerOpen",
+            f"max by (namespace, job) ({state}{self.service}}}) == {BREAKER_OPEN}",
+            "5m", "warning",
+            f"{self.spec.service} has stopped calling a dependency: its circuit breaker is open")]}
+
+    def kubernetes_group(self) -> dict[str, Any]:
+        name, ns = self.spec.service, self.spec.namespace
+
+        def ksm(metric: str, kind: str, **extra: str) -> str:
+            return f"{metric}{_selector(namespace=ns, **{kind: name}, **extra)}"
+
+        hpa = "max by (namespace, horizontalpodautoscaler) ({})".format
+        pdb = "max by (namespace, poddisruptionbudget) ({})".format
+        return {"name": f"{name}.kubernetes", "rules": [
+            self.alert(
+                "PodsCrashLooping",
+                "max by (namespace, pod, container) (max_over_time("
+                + ksm("kube_pod_container_status_waiting_reason", "container",
+                      reason="CrashLoopBackOff") + "[5m])) >= 1",
+                "15m", "warning", f"a container of {name} keeps crashing and restarting"),
+            self.alert(
+                "HpaAtMaxReplicas",
+                hpa(ksm("kube_horizontalpodautoscaler_status_current_replicas",
+                        "horizontalpodautoscaler"))
+                + "\n>=\n"
+                + hpa(ksm("kube_horizontalpodautoscaler_spec_max_replicas",
+                          "horizontalpodautoscaler")),
+                "15m", "warning",
+                f"{name} has run at its autoscaler's maximum replicas for 15 minutes"),
+            self.alert(
+                "PdbTooFewHealthyPods",
+                pdb(ksm("kube_poddisruptionbudget_status_current_healthy", "poddisruptionbudget"))
+                + "\n<\n"
+                + pdb(ksm("kube_poddisruptionbudget_status_desired_healthy",
+                          "poddisruptionbudget")),
+                "15m", "warning",
+                f"{name} has fewer healthy pods than its disruption budget requires"),
+            self.alert(
+                "RolloutStuck",
+                "max by (namespace, deployment) ("
+                + ksm("kube_deployment_status_condition", "deployment", condition="Progressing",
+                      status="false") + ") == 1",
+                "15m", "warning",
+                f"the roll-out of {name} has stopped making progress"),
+        ]}
+
+    def custom_group(self) -> dict[str, Any] | None:
+        if not self.custom:
+            return None
+        return {"name": f"{self.spec.service}.custom", "rules": [
+            self.alert(a.alert, a.expr, a.for_, a.severity, a.summary) for a in self.custom]}
+
+
+def _seconds(window: str) -> int:
+    return int(window[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[window[-1]]
+
+
+def service_rule_groups(signals: ServiceSignals, runbooks_url: str,
+                        custom: Sequence[CustomAlert] = ()) -> list[dict[str, Any]]:
+    """The rule groups of one service: SLO (recording rules and alerts), dependencies,
+    Kubernetes failures, and the service's own alerts; runbooks under `runbooks_url`."""
+    rules = _Rules(signals, runbooks_url, custom)
+    groups = [rules.slo_group(), rules.service_group(), rules.kubernetes_group(),
+              rules.custom_group()]
+    return [group for group in groups if group is not None]

@@ -1,0 +1,52 @@
+"""What a Go service's telemetry says and promises: the facts its alerts and dashboard share."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+
+@dataclass(frozen=True)
+class ServiceSignals:
+    """One Go service as Prometheus sees it.
+
+    The platform's metric convention: `<prefix>_http_requests_total{route,method,code}` and
+    the histogram `<prefix>_http_request_duration_seconds{route,method,code}`; optionally
+    `<prefix>_circuit_breaker_state` (0 closed, 1 half-open, 2 open) and, per callee,
+    `<prefix>_<callee>_calls_total{outcome}` with the histogram
+    `<prefix>_<callee>_call_duration_seconds{outcome}`. Scraped through its ServiceMonitor,
+    every series carries `namespace` and `job` (the Service's name).
+    """
+
+    service: str  # the Kubernetes name: Prometheus job, Deployment, HPA, PDB and container
+    namespace: str
+    metric_prefix: str
+    availability: float  # objective in percent, e.g. 99.9
+    latency_p99_seconds: float
+    excluded_paths: Sequence[str] = ()  # probes and metrics: machines asking, not users
+    circuit_breaker: bool = False
+    outbound_calls: Sequence[str] = ()
+
+    @property
+    def error_budget(self) -> float:
+        """The share of requests allowed to fail (0.001 for 99.9 %)."""
+        return round(1 - self.availability / 100, 10)
+
+    def selector(self, **extra: str) -> str:
+        """The label matchers of the service's own series, plus `extra` ones."""
+        labels = {"namespace": self.namespace, "job": self.service, **extra}
+        return ",".join(f'{key}="{value}"' for key, value in labels.items())
+
+    @property
+    def user_routes(self) -> str:
+        """A matcher leaving out the probe and metrics routes (empty when there are none).
+        The route label is the route pattern, with or without its method ("GET /readyz")."""
+        if not self.excluded_paths:
+            return ""
+        routes = "|".join(re.escape(path) for path in sorted(set(self.excluded_paths)))
+        return f'route!~"(.+ )?({routes})"'
+
+
+def number(value: float) -> str:
+    """A threshold as PromQL reads it, without float noise (0.0144, not 0.014400000000000001)."""
+    return f"{value:.6g}"
