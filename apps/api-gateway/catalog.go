@@ -7,18 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
 )
 
-// Module is one worker module of the catalog (contract: components.schemas.Module).
-type Module struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Model       string `json:"model"`
-	Version     string `json:"version"`
-}
+// Module (generated from the contract's Module schema) is one worker module of the catalog.
 
 // Catalog is the read-only set of worker modules, loaded once at startup.
 type Catalog struct {
@@ -104,16 +99,16 @@ func parseCatalog(data []byte) (*Catalog, error) {
 func (m Module) problems() []string {
 	var out []string
 	if !validModuleName(m.Name) {
-		out = append(out, "name must match ^[a-z][a-z0-9-]{0,62}$")
+		out = append(out, "name must match "+ModuleNamePattern)
 	}
-	if utf8.RuneCountInString(m.Description) > 500 {
-		out = append(out, "description must be at most 500 characters")
+	if utf8.RuneCountInString(m.Description) > ModuleDescriptionMaxLength {
+		out = append(out, fmt.Sprintf("description must be at most %d characters", ModuleDescriptionMaxLength))
 	}
-	if m.Model == "" {
+	if utf8.RuneCountInString(m.Model) < ModuleModelMinLength {
 		out = append(out, "model must not be empty")
 	}
-	if !validSemver(m.Version) {
-		out = append(out, "version must be MAJOR.MINOR.PATCH")
+	if !moduleVersion.MatchString(m.Version) {
+		out = append(out, "version must match "+ModuleVersionPattern)
 	}
 	return out
 }
@@ -127,35 +122,11 @@ func (c *Catalog) Get(name string) (Module, bool) {
 	return m, ok
 }
 
-// validModuleName implements the contract's ModuleName pattern ^[a-z][a-z0-9-]{0,62}$.
-func validModuleName(s string) bool {
-	if len(s) < 1 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// The contract's rules, compiled once (contract_rules.gen.go holds them as generated).
+var (
+	moduleName    = regexp.MustCompile(ModuleNamePattern)
+	moduleVersion = regexp.MustCompile(ModuleVersionPattern)
+)
 
-// validSemver implements the contract's version pattern ^[0-9]+\.[0-9]+\.[0-9]+$.
-func validSemver(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	for _, p := range parts {
-		if p == "" {
-			return false
-		}
-		for i := 0; i < len(p); i++ {
-			if p[i] < '0' || p[i] > '9' {
-				return false
-			}
-		}
-	}
-	return true
-}
+// validModuleName applies the contract's ModuleName pattern.
+func validModuleName(s string) bool { return moduleName.MatchString(s) }

@@ -37,7 +37,7 @@ func TestParseCatalogRejectsInvalidCatalogs(t *testing.T) {
 		{"name starting with digit", `{"modules":[{"name":"1sum","description":"d","model":"m","version":"1.0.0"}]}`, "name must match"},
 		{"name too long", `{"modules":[{"name":"` + strings.Repeat("a", 64) + `","description":"d","model":"m","version":"1.0.0"}]}`, "name must match"},
 		{"empty model", `{"modules":[{"name":"a","description":"d","model":"","version":"1.0.0"}]}`, "model must not be empty"},
-		{"version not semver", `{"modules":[{"name":"a","description":"d","model":"m","version":"v1.0"}]}`, "version must be"},
+		{"version not semver", `{"modules":[{"name":"a","description":"d","model":"m","version":"v1.0"}]}`, "version must match"},
 		{"description too long", `{"modules":[{"name":"a","description":"` + strings.Repeat("x", 501) + `","model":"m","version":"1.0.0"}]}`, "description"},
 		{"missing field", `{"modules":[{"name":"a","model":"m","version":"1.0.0"}]}`, "all required"},
 		{"duplicate names", `{"modules":[` + ok + `,` + ok + `]}`, `duplicate name "summarize"`},
@@ -84,7 +84,7 @@ func TestModuleNameAndVersionRules(t *testing.T) {
 	names := map[string]bool{
 		"a": true, "summarize": true, "text-2-speech": true, strings.Repeat("a", 63): true,
 		"": false, "A": false, "1a": false, "-a": false, "a_b": false, "a.b": false,
-		strings.Repeat("a", 64): false, "ünicode": false,
+		strings.Repeat("a", 64): false, "ünicode": false, "a\n": false,
 	}
 	for name, want := range names {
 		if got := validModuleName(name); got != want {
@@ -93,11 +93,11 @@ func TestModuleNameAndVersionRules(t *testing.T) {
 	}
 	versions := map[string]bool{
 		"0.0.0": true, "1.2.3": true, "10.20.30": true,
-		"": false, "1.2": false, "1.2.3.4": false, "v1.2.3": false, "1..3": false, "1.2.3-rc1": false,
+		"": false, "1.2": false, "1.2.3.4": false, "v1.2.3": false, "1..3": false, "1.2.3-rc1": false, "1.2.3\n": false,
 	}
 	for v, want := range versions {
-		if got := validSemver(v); got != want {
-			t.Errorf("validSemver(%q) = %v, want %v", v, got, want)
+		if got := moduleVersion.MatchString(v); got != want {
+			t.Errorf("version %q valid = %v, want %v", v, got, want)
 		}
 	}
 }

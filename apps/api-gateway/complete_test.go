@@ -59,25 +59,25 @@ func TestCompleteRejectsInvalidRequestsWithoutCallingTheWorker(t *testing.T) {
 		name       string
 		body       string
 		wantStatus int
-		wantCode   string
+		wantCode   ErrorDetailCode
 		wantInMsg  string
 	}{
-		{"malformed JSON", `{"module":`, 400, codeBadRequest, "not valid JSON"},
-		{"empty body", ``, 400, codeBadRequest, "empty"},
-		{"array instead of object", `[]`, 400, codeBadRequest, "JSON object"},
-		{"unknown field", `{"module":"summarize","prompt":"x","temperature":0.2}`, 400, codeBadRequest, `unknown field "temperature"`},
-		{"missing prompt", `{"module":"summarize"}`, 400, codeBadRequest, "prompt"},
-		{"empty prompt", `{"module":"summarize","prompt":""}`, 400, codeBadRequest, "prompt"},
-		{"missing module", `{"prompt":"x"}`, 400, codeBadRequest, "module"},
-		{"malformed module", `{"module":"Summarize","prompt":"x"}`, 400, codeBadRequest, "module"},
-		{"module of wrong type", `{"module":7,"prompt":"x"}`, 400, codeBadRequest, `"module"`},
-		{"two objects", validCompletion + validCompletion, 400, codeBadRequest, "single JSON object"},
-		{"trailing garbage", validCompletion + `x`, 400, codeBadRequest, "single JSON object"},
-		{"key in another case", `{"Module":"summarize","prompt":"x"}`, 400, codeBadRequest, `unknown field "Module"`},
-		{"duplicate key", `{"module":"summarize","prompt":"x","prompt":"y"}`, 400, codeBadRequest, `duplicate field "prompt"`},
-		{"null prompt", `{"module":"summarize","prompt":null}`, 400, codeBadRequest, "prompt"},
-		{"unknown module", `{"module":"nope","prompt":"x"}`, 404, codeNotFound, "nope"},
-		{"body over MAX_BODY_BYTES", `{"module":"summarize","prompt":"` + strings.Repeat("x", 2000) + `"}`, 413, codePayloadTooLarge, "1024"},
+		{"malformed JSON", `{"module":`, 400, ErrorDetailCodeBadRequest, "not valid JSON"},
+		{"empty body", ``, 400, ErrorDetailCodeBadRequest, "empty"},
+		{"array instead of object", `[]`, 400, ErrorDetailCodeBadRequest, "JSON object"},
+		{"unknown field", `{"module":"summarize","prompt":"x","temperature":0.2}`, 400, ErrorDetailCodeBadRequest, `unknown field "temperature"`},
+		{"missing prompt", `{"module":"summarize"}`, 400, ErrorDetailCodeBadRequest, "prompt"},
+		{"empty prompt", `{"module":"summarize","prompt":""}`, 400, ErrorDetailCodeBadRequest, "prompt"},
+		{"missing module", `{"prompt":"x"}`, 400, ErrorDetailCodeBadRequest, "module"},
+		{"malformed module", `{"module":"Summarize","prompt":"x"}`, 400, ErrorDetailCodeBadRequest, "module"},
+		{"module of wrong type", `{"module":7,"prompt":"x"}`, 400, ErrorDetailCodeBadRequest, `"module"`},
+		{"two objects", validCompletion + validCompletion, 400, ErrorDetailCodeBadRequest, "single JSON object"},
+		{"trailing garbage", validCompletion + `x`, 400, ErrorDetailCodeBadRequest, "single JSON object"},
+		{"key in another case", `{"Module":"summarize","prompt":"x"}`, 400, ErrorDetailCodeBadRequest, `unknown field "Module"`},
+		{"duplicate key", `{"module":"summarize","prompt":"x","prompt":"y"}`, 400, ErrorDetailCodeBadRequest, `duplicate field "prompt"`},
+		{"null prompt", `{"module":"summarize","prompt":null}`, 400, ErrorDetailCodeBadRequest, "prompt"},
+		{"unknown module", `{"module":"nope","prompt":"x"}`, 404, ErrorDetailCodeNotFound, "nope"},
+		{"body over MAX_BODY_BYTES", `{"module":"summarize","prompt":"` + strings.Repeat("x", 2000) + `"}`, 413, ErrorDetailCodePayloadTooLarge, "1024"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +96,7 @@ func TestCompleteRequiresAJSONContentType(t *testing.T) {
 	for _, contentType := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/jsonx"} {
 		t.Run(contentType, func(t *testing.T) {
 			rec := g.do(t, "POST", "/v1/ai/complete", validCompletion, "Content-Type", contentType)
-			wantError(t, rec, 415, codeUnsupportedMedia, "application/json")
+			wantError(t, rec, 415, ErrorDetailCodeUnsupportedMediaType, "application/json")
 		})
 	}
 	if rec := g.do(t, "POST", "/v1/ai/complete", validCompletion, "Content-Type", "application/json; charset=utf-8"); rec.Code != 200 {
@@ -168,28 +168,28 @@ func TestCompleteMapsWorkerAnswersToContractErrors(t *testing.T) {
 		name       string
 		answer     http.HandlerFunc
 		wantStatus int
-		wantCode   string
+		wantCode   ErrorDetailCode
 		wantInMsg  string
 	}{
-		{"Worker 400 passes through", answerJSON(400, `{"error":{"code":"bad_request","message":"prompt rejected by the model"}}`), 400, codeBadRequest, "prompt rejected by the model"},
-		{"Worker 404 passes through", answerJSON(404, `{"error":{"code":"not_found","message":"module summarize is unknown to the Worker"}}`), 404, codeNotFound, "unknown to the Worker"},
-		{"Worker 413 passes through", answerJSON(413, `{"error":{"code":"payload_too_large","message":"too big"}}`), 413, codePayloadTooLarge, "too big"},
-		{"Worker 400 without a JSON body", answerJSON(400, `nope`), 400, codeBadRequest, "400"},
-		{"Worker 401 is the gateway's fault", answerJSON(401, `{"error":{"code":"unauthorized","message":"bad token"}}`), 502, codeUpstreamError, "credentials"},
-		{"Worker 429 means unavailable", answerJSON(429, `{}`), 503, codeUpstreamUnavailable, "rate limiting"},
-		{"Worker 418 is an upstream error", answerJSON(418, `{}`), 502, codeUpstreamError, "418"},
-		{"Worker 500", answerJSON(500, `{"error":{"code":"internal","message":"x"}}`), 502, codeUpstreamError, "failed"},
-		{"Worker 503", answerJSON(503, ``), 502, codeUpstreamError, "failed"},
+		{"Worker 400 passes through", answerJSON(400, `{"error":{"code":"bad_request","message":"prompt rejected by the model"}}`), 400, ErrorDetailCodeBadRequest, "prompt rejected by the model"},
+		{"Worker 404 passes through", answerJSON(404, `{"error":{"code":"not_found","message":"module summarize is unknown to the Worker"}}`), 404, ErrorDetailCodeNotFound, "unknown to the Worker"},
+		{"Worker 413 passes through", answerJSON(413, `{"error":{"code":"payload_too_large","message":"too big"}}`), 413, ErrorDetailCodePayloadTooLarge, "too big"},
+		{"Worker 400 without a JSON body", answerJSON(400, `nope`), 400, ErrorDetailCodeBadRequest, "400"},
+		{"Worker 401 is the gateway's fault", answerJSON(401, `{"error":{"code":"unauthorized","message":"bad token"}}`), 502, ErrorDetailCodeUpstreamError, "credentials"},
+		{"Worker 429 means unavailable", answerJSON(429, `{}`), 503, ErrorDetailCodeUpstreamUnavailable, "rate limiting"},
+		{"Worker 418 is an upstream error", answerJSON(418, `{}`), 502, ErrorDetailCodeUpstreamError, "418"},
+		{"Worker 500", answerJSON(500, `{"error":{"code":"internal","message":"x"}}`), 502, ErrorDetailCodeUpstreamError, "failed"},
+		{"Worker 503", answerJSON(503, ``), 502, ErrorDetailCodeUpstreamError, "failed"},
 		{"Worker redirect is not followed", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://127.0.0.1:1/elsewhere", http.StatusTemporaryRedirect)
-		}, 502, codeUpstreamError, "failed"},
-		{"Worker 200 that is not JSON", answerJSON(200, `<html>`), 502, codeUpstreamError, "failed"},
+		}, 502, ErrorDetailCodeUpstreamError, "failed"},
+		{"Worker 200 that is not JSON", answerJSON(200, `<html>`), 502, ErrorDetailCodeUpstreamError, "failed"},
 		{"Worker slower than WORKER_TIMEOUT", func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 			case <-time.After(5 * time.Second):
 			}
-		}, 504, codeUpstreamTimeout, "in time"},
+		}, 504, ErrorDetailCodeUpstreamTimeout, "in time"},
 		{"Worker stalls mid-body", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(200)
@@ -199,7 +199,7 @@ func TestCompleteMapsWorkerAnswersToContractErrors(t *testing.T) {
 			case <-r.Context().Done():
 			case <-time.After(5 * time.Second):
 			}
-		}, 504, codeUpstreamTimeout, "in time"},
+		}, 504, ErrorDetailCodeUpstreamTimeout, "in time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,7 +218,7 @@ func TestCompleteMapsWorkerAnswersToContractErrors(t *testing.T) {
 func TestCompleteWithoutAWorkerIsUnavailable(t *testing.T) {
 	g := newTestGateway(t, nil)
 	rec := g.do(t, "POST", "/v1/ai/complete", validCompletion)
-	if rec.Code != 503 || errorCode(t, rec) != codeUpstreamUnavailable {
+	if rec.Code != 503 || errorCode(t, rec) != ErrorDetailCodeUpstreamUnavailable {
 		t.Fatalf("status %d (%s), want 503 upstream_unavailable", rec.Code, rec.Body)
 	}
 }
@@ -229,7 +229,7 @@ func TestCompleteWithAnUnreachableWorkerIsAnUpstreamError(t *testing.T) {
 	closed.Close() // nothing listens there any more: connection refused
 	g := newTestGateway(t, map[string]string{"WORKER_URL": url})
 	rec := g.do(t, "POST", "/v1/ai/complete", validCompletion)
-	if rec.Code != 502 || errorCode(t, rec) != codeUpstreamError {
+	if rec.Code != 502 || errorCode(t, rec) != ErrorDetailCodeUpstreamError {
 		t.Fatalf("status %d (%s), want 502 upstream_error", rec.Code, rec.Body)
 	}
 }
@@ -309,7 +309,7 @@ func TestWorkerClientErrorsAreNotCountedWhenTheCallerLeaves(t *testing.T) {
 }
 
 // wantError checks an error response: its status, its code and what its message mentions.
-func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code, inMessage string) {
+func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code ErrorDetailCode, inMessage string) {
 	t.Helper()
 	if rec.Code != status {
 		t.Fatalf("status %d, want %d (body %s)", rec.Code, status, rec.Body)

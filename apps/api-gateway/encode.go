@@ -167,36 +167,9 @@ func formatProblems(problems map[string]string) string {
 	return strings.Join(parts, "; ")
 }
 
-// Contract error codes (components.schemas.Error.properties.error.properties.code).
-const (
-	codeBadRequest          = "bad_request"
-	codeNotFound            = "not_found"
-	codePayloadTooLarge     = "payload_too_large"
-	codeMethodNotAllowed    = "method_not_allowed"
-	codeUpstreamError       = "upstream_error"
-	codeUpstreamUnavailable = "upstream_unavailable"
-	codeUpstreamTimeout     = "upstream_timeout"
-	codeUnsupportedMedia    = "unsupported_media_type"
-	codeHeadersTooLarge     = "headers_too_large"
-	codeNotImplemented      = "not_implemented"
-	codeUnavailable         = "unavailable"
-	codeInternal            = "internal"
-)
-
-// errorBody is the contract's Error schema.
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	RequestID string `json:"request_id,omitempty"`
-}
-
 // writeError sends the contract's error body, stamped with the request's id.
-func writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
-	body := errorBody{Error: errorDetail{Code: code, Message: message, RequestID: requestIDFrom(r.Context())}}
+func writeError(w http.ResponseWriter, r *http.Request, status int, code ErrorDetailCode, message string) {
+	body := Error{Error: ErrorDetail{Code: code, Message: message, RequestId: requestIDFrom(r.Context())}}
 	// The status line is already out if encoding fails; nothing more can be told the client.
 	_ = encode(w, status, body)
 }

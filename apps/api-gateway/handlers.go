@@ -10,24 +10,19 @@ import (
 	"unicode/utf8"
 )
 
-// statusBody is the contract's Status schema.
-type statusBody struct {
-	Status string `json:"status"`
-}
-
 func handleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = encode(w, http.StatusOK, statusBody{Status: "ok"})
+		_ = encode(w, http.StatusOK, Status{Status: StatusStatusOk})
 	})
 }
 
 func handleReadyz(readiness *Readiness) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if readiness.Draining() {
-			_ = encode(w, http.StatusServiceUnavailable, statusBody{Status: "draining"})
+			_ = encode(w, http.StatusServiceUnavailable, Status{Status: StatusStatusDraining})
 			return
 		}
-		_ = encode(w, http.StatusOK, statusBody{Status: "ready"})
+		_ = encode(w, http.StatusOK, Status{Status: StatusStatusReady})
 	})
 }
 
@@ -44,32 +39,27 @@ func handleGetModule(catalog *Catalog) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if !validModuleName(name) {
-			writeError(w, r, http.StatusBadRequest, codeBadRequest,
-				"module name must match ^[a-z][a-z0-9-]{0,62}$")
+			writeError(w, r, http.StatusBadRequest, ErrorDetailCodeBadRequest,
+				"module name must match "+ModuleNamePattern)
 			return
 		}
 		m, ok := catalog.Get(name)
 		if !ok {
-			writeError(w, r, http.StatusNotFound, codeNotFound, fmt.Sprintf("no module named %q", name))
+			writeError(w, r, http.StatusNotFound, ErrorDetailCodeNotFound, fmt.Sprintf("no module named %q", name))
 			return
 		}
 		_ = encode(w, http.StatusOK, m)
 	})
 }
 
-// completionRequest is the contract's CompletionRequest schema.
-type completionRequest struct {
-	Module string `json:"module"`
-	Prompt string `json:"prompt"`
-}
-
-func (c completionRequest) Valid() map[string]string {
+// Valid checks a CompletionRequest (generated from the contract) against the contract's rules.
+func (c CompletionRequest) Valid() map[string]string {
 	problems := map[string]string{}
 	if !validModuleName(c.Module) {
-		problems["module"] = "must match ^[a-z][a-z0-9-]{0,62}$"
+		problems["module"] = "must match " + ModuleNamePattern
 	}
-	if n := utf8.RuneCountInString(c.Prompt); n < 1 || n > 8000 {
-		problems["prompt"] = "must be 1 to 8000 characters"
+	if n := utf8.RuneCountInString(c.Prompt); n < CompletionRequestPromptMinLength || n > CompletionRequestPromptMaxLength {
+		problems["prompt"] = fmt.Sprintf("must be %d to %d characters", CompletionRequestPromptMinLength, CompletionRequestPromptMaxLength)
 	}
 	return problems
 }
@@ -81,28 +71,28 @@ func (c completionRequest) Valid() map[string]string {
 func handleComplete(logger *slog.Logger, catalog *Catalog, worker *WorkerClient, maxBodyBytes int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isJSON(r.Header.Get("Content-Type")) {
-			writeError(w, r, http.StatusUnsupportedMediaType, codeUnsupportedMedia,
+			writeError(w, r, http.StatusUnsupportedMediaType, ErrorDetailCodeUnsupportedMediaType,
 				"Content-Type must be application/json")
 			return
 		}
-		req, err := decodeValid[completionRequest](w, r, maxBodyBytes)
+		req, err := decodeValid[CompletionRequest](w, r, maxBodyBytes)
 		if err != nil {
 			var tooLarge errBodyTooLarge
 			if errors.As(err, &tooLarge) {
-				writeError(w, r, http.StatusRequestEntityTooLarge, codePayloadTooLarge, err.Error())
+				writeError(w, r, http.StatusRequestEntityTooLarge, ErrorDetailCodePayloadTooLarge, err.Error())
 				return
 			}
-			writeError(w, r, http.StatusBadRequest, codeBadRequest, err.Error())
+			writeError(w, r, http.StatusBadRequest, ErrorDetailCodeBadRequest, err.Error())
 			return
 		}
 		// Fail fast on a module the catalog does not know: no point asking the Worker.
 		if _, ok := catalog.Get(req.Module); !ok {
-			writeError(w, r, http.StatusNotFound, codeNotFound, fmt.Sprintf("no module named %q", req.Module))
+			writeError(w, r, http.StatusNotFound, ErrorDetailCodeNotFound, fmt.Sprintf("no module named %q", req.Module))
 			return
 		}
 		body, err := json.Marshal(req)
 		if err != nil {
-			writeError(w, r, http.StatusInternalServerError, codeInternal, "internal error")
+			writeError(w, r, http.StatusInternalServerError, ErrorDetailCodeInternal, "internal error")
 			return
 		}
 
@@ -126,37 +116,37 @@ func handleComplete(logger *slog.Logger, catalog *Catalog, worker *WorkerClient,
 }
 
 // upstreamFailure maps a WorkerClient error to status, contract code and message.
-func upstreamFailure(ctx context.Context, err error) (int, string, string) {
+func upstreamFailure(ctx context.Context, err error) (int, ErrorDetailCode, string) {
 	var up *upstreamError
 	switch {
 	case errors.Is(context.Cause(ctx), errShuttingDown):
-		return http.StatusServiceUnavailable, codeUnavailable, "the gateway is shutting down; retry"
+		return http.StatusServiceUnavailable, ErrorDetailCodeUnavailable, "the gateway is shutting down; retry"
 	case errors.Is(err, errWorkerNotConfigured):
-		return http.StatusServiceUnavailable, codeUpstreamUnavailable, "the AI Worker is not configured"
+		return http.StatusServiceUnavailable, ErrorDetailCodeUpstreamUnavailable, "the AI Worker is not configured"
 	case errors.Is(err, errBreakerOpen):
-		return http.StatusServiceUnavailable, codeUpstreamUnavailable,
+		return http.StatusServiceUnavailable, ErrorDetailCodeUpstreamUnavailable,
 			"the AI Worker is failing; calls are paused by the circuit breaker"
 	case errors.As(err, &up) && up.Timeout:
-		return http.StatusGatewayTimeout, codeUpstreamTimeout, "the AI Worker did not answer in time"
+		return http.StatusGatewayTimeout, ErrorDetailCodeUpstreamTimeout, "the AI Worker did not answer in time"
 	case errors.As(err, &up):
-		return http.StatusBadGateway, codeUpstreamError, "the AI Worker call failed"
+		return http.StatusBadGateway, ErrorDetailCodeUpstreamError, "the AI Worker call failed"
 	}
 	// The caller went away; whatever is written here is most likely never read.
-	return http.StatusServiceUnavailable, codeUpstreamUnavailable, "request cancelled"
+	return http.StatusServiceUnavailable, ErrorDetailCodeUpstreamUnavailable, "request cancelled"
 }
 
 // relayedWorkerError maps a Worker 4xx to what the gateway answers. The caller's own
 // mistakes (400, 404, 413) pass through with the Worker's code and message; a Worker that
 // rejects the gateway's credentials is the platform's fault, not the caller's (502), and a
 // Worker shedding load is unavailable (503).
-func relayedWorkerError(resp workerResponse) (int, string, string) {
-	var body errorBody
+func relayedWorkerError(resp workerResponse) (int, ErrorDetailCode, string) {
+	var body Error
 	_ = json.Unmarshal(resp.Body, &body)
 	message := body.Error.Message
-	passThrough := map[int]string{
-		http.StatusBadRequest:            codeBadRequest,
-		http.StatusNotFound:              codeNotFound,
-		http.StatusRequestEntityTooLarge: codePayloadTooLarge,
+	passThrough := map[int]ErrorDetailCode{
+		http.StatusBadRequest:            ErrorDetailCodeBadRequest,
+		http.StatusNotFound:              ErrorDetailCodeNotFound,
+		http.StatusRequestEntityTooLarge: ErrorDetailCodePayloadTooLarge,
 	}
 	if code, ok := passThrough[resp.Status]; ok {
 		if message == "" {
@@ -166,23 +156,23 @@ func relayedWorkerError(resp workerResponse) (int, string, string) {
 	}
 	switch resp.Status {
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return http.StatusBadGateway, codeUpstreamError, "the AI Worker rejected the gateway's credentials"
+		return http.StatusBadGateway, ErrorDetailCodeUpstreamError, "the AI Worker rejected the gateway's credentials"
 	case http.StatusTooManyRequests:
-		return http.StatusServiceUnavailable, codeUpstreamUnavailable, "the AI Worker is rate limiting"
+		return http.StatusServiceUnavailable, ErrorDetailCodeUpstreamUnavailable, "the AI Worker is rate limiting"
 	}
-	return http.StatusBadGateway, codeUpstreamError, fmt.Sprintf("the AI Worker answered %d", resp.Status)
+	return http.StatusBadGateway, ErrorDetailCodeUpstreamError, fmt.Sprintf("the AI Worker answered %d", resp.Status)
 }
 
 func handleMethodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, r, http.StatusMethodNotAllowed, codeMethodNotAllowed,
+		writeError(w, r, http.StatusMethodNotAllowed, ErrorDetailCodeMethodNotAllowed,
 			fmt.Sprintf("method %s is not allowed here; use %s", r.Method, allow))
 	})
 }
 
 func handleNotFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusNotFound, codeNotFound, "no such route")
+		writeError(w, r, http.StatusNotFound, ErrorDetailCodeNotFound, "no such route")
 	})
 }

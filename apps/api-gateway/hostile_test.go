@@ -66,7 +66,7 @@ func rawExchange(t *testing.T, addr, request string) *http.Response {
 
 // wantJSONError checks a raw answer is the contract's Error with the given status and code,
 // and returns its request id.
-func wantJSONError(t *testing.T, resp *http.Response, status int, code string) string {
+func wantJSONError(t *testing.T, resp *http.Response, status int, code ErrorDetailCode) string {
 	t.Helper()
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
@@ -112,23 +112,23 @@ func TestEveryHostileRequestGetsAJSONErrorAndALogLine(t *testing.T) {
 		name    string
 		request string
 		status  int
-		code    string
+		code    ErrorDetailCode
 	}{
-		{"headers over the limit", "GET /v1/modules HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 40<<10) + "\r\n\r\n", 431, codeHeadersTooLarge},
-		{"a Content-Length that is not a number", "POST /v1/ai/complete HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400, codeBadRequest},
-		{"two different Content-Lengths", "POST /v1/ai/complete HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, codeBadRequest},
-		{"no Host header", "GET /v1/modules HTTP/1.1\r\n\r\n", 400, codeBadRequest},
-		{"a header name with a space", "GET /v1/modules HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, codeBadRequest},
-		{"a garbled request line", "HELLO\r\n\r\n", 400, codeBadRequest},
-		{"an unknown transfer encoding", "POST /v1/ai/complete HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, codeNotImplemented},
-		{"an unknown protocol version", "GET /v1/modules HTTP/2.0\r\nHost: x\r\n\r\n", 505, codeNotImplemented},
-		{"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 404, codeNotFound},
-		{"a path with dot-dot", "GET /v1/../v1/modules HTTP/1.1\r\nHost: x\r\n\r\n", 404, codeNotFound},
-		{"a path climbing out of the root", "GET /../ HTTP/1.1\r\nHost: x\r\n\r\n", 404, codeNotFound},
-		{"a double slash", "GET //v1/modules HTTP/1.1\r\nHost: x\r\n\r\n", 404, codeNotFound},
-		{"a dot segment", "GET /v1/./modules HTTP/1.1\r\nHost: x\r\n\r\n", 404, codeNotFound},
-		{"an encoded slash in a module name", "GET /v1/modules/..%2F..%2Fetc HTTP/1.1\r\nHost: x\r\n\r\n", 404, codeNotFound},
-		{"an asterisk target", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 404, codeNotFound},
+		{"headers over the limit", "GET /v1/modules HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 40<<10) + "\r\n\r\n", 431, ErrorDetailCodeHeadersTooLarge},
+		{"a Content-Length that is not a number", "POST /v1/ai/complete HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400, ErrorDetailCodeBadRequest},
+		{"two different Content-Lengths", "POST /v1/ai/complete HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, ErrorDetailCodeBadRequest},
+		{"no Host header", "GET /v1/modules HTTP/1.1\r\n\r\n", 400, ErrorDetailCodeBadRequest},
+		{"a header name with a space", "GET /v1/modules HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, ErrorDetailCodeBadRequest},
+		{"a garbled request line", "HELLO\r\n\r\n", 400, ErrorDetailCodeBadRequest},
+		{"an unknown transfer encoding", "POST /v1/ai/complete HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, ErrorDetailCodeNotImplemented},
+		{"an unknown protocol version", "GET /v1/modules HTTP/2.0\r\nHost: x\r\n\r\n", 505, ErrorDetailCodeNotImplemented},
+		{"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 404, ErrorDetailCodeNotFound},
+		{"a path with dot-dot", "GET /v1/../v1/modules HTTP/1.1\r\nHost: x\r\n\r\n", 404, ErrorDetailCodeNotFound},
+		{"a path climbing out of the root", "GET /../ HTTP/1.1\r\nHost: x\r\n\r\n", 404, ErrorDetailCodeNotFound},
+		{"a double slash", "GET //v1/modules HTTP/1.1\r\nHost: x\r\n\r\n", 404, ErrorDetailCodeNotFound},
+		{"a dot segment", "GET /v1/./modules HTTP/1.1\r\nHost: x\r\n\r\n", 404, ErrorDetailCodeNotFound},
+		{"an encoded slash in a module name", "GET /v1/modules/..%2F..%2Fetc HTTP/1.1\r\nHost: x\r\n\r\n", 404, ErrorDetailCodeNotFound},
+		{"an asterisk target", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 404, ErrorDetailCodeNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,7 +148,7 @@ func TestEveryHostileRequestGetsAJSONErrorAndALogLine(t *testing.T) {
 func TestALongPathIsLoggedShortened(t *testing.T) {
 	g := startRun(t, nil)
 	resp := rawExchange(t, g.addr, "GET /"+strings.Repeat("p", 20000)+" HTTP/1.1\r\nHost: x\r\n\r\n")
-	id := wantJSONError(t, resp, 404, codeNotFound)
+	id := wantJSONError(t, resp, 404, ErrorDetailCodeNotFound)
 	path, _ := accessLogFor(t, g.logs, id)["path"].(string)
 	if len(path) > maxLoggedPathBytes+32 || !strings.Contains(path, "20001 bytes") {
 		t.Errorf("logged path of %d bytes: %.80s...", len(path), path)
@@ -177,7 +177,7 @@ func TestConnectionsOverTheCapGetAJSON503(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("no Retry-After on the 503")
 	}
-	id := wantJSONError(t, resp, 503, codeUnavailable)
+	id := wantJSONError(t, resp, 503, ErrorDetailCodeUnavailable)
 	entry := accessLogFor(t, g.logs, id)
 	if entry["path"] != "/v1/modules" || entry["reason"] != "connection limit reached" {
 		t.Errorf("access log %v", entry)
@@ -212,7 +212,7 @@ func TestARequestStillRunningAtTheShutdownTimeoutGetsAJSON503(t *testing.T) {
 		answered <- resp
 	}()
 	if resp := <-answered; resp != nil {
-		id := wantJSONError(t, resp, 503, codeUnavailable)
+		id := wantJSONError(t, resp, 503, ErrorDetailCodeUnavailable)
 		accessLogFor(t, g.logs, id)
 	}
 	select {

@@ -79,7 +79,7 @@ func (l *guardedListener) refuse(conn net.Conn) {
 			_, _ = io.CopyN(io.Discard, req.Body, 64<<10)
 		}
 		id := newRequestID()
-		reply := jsonReply(http.StatusServiceUnavailable, codeUnavailable,
+		reply := jsonReply(http.StatusServiceUnavailable, ErrorDetailCodeUnavailable,
 			"too many open connections; retry shortly", id, "Retry-After: 1\r\n")
 		// Logged and counted before it is sent, so that whoever reads the answer finds both.
 		l.logRejected(id, method, path, http.StatusServiceUnavailable, len(reply), started, conn.RemoteAddr(),
@@ -107,8 +107,8 @@ func (l *guardedListener) logRejected(id, method, path string, status, bytes int
 
 // jsonReply is a whole HTTP/1.1 response carrying the contract's Error body; the connection
 // closes after it.
-func jsonReply(status int, code, message, requestID, extraHeaders string) []byte {
-	body, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: message, RequestID: requestID}})
+func jsonReply(status int, code ErrorDetailCode, message, requestID, extraHeaders string) []byte {
+	body, _ := json.Marshal(Error{Error: ErrorDetail{Code: code, Message: message, RequestId: requestID}})
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"+
 		"X-Request-Id: %s\r\nConnection: close\r\n%s\r\n", status, http.StatusText(status), len(body), requestID, extraHeaders)
@@ -141,12 +141,12 @@ func (c *cannedReplyConn) Write(p []byte) (int, error) {
 	}
 	status, _ := strconv.Atoi(string(m[1]))
 	id := newRequestID()
-	code := codeBadRequest
+	code := ErrorDetailCodeBadRequest
 	switch status {
 	case http.StatusRequestHeaderFieldsTooLarge:
-		code = codeHeadersTooLarge
+		code = ErrorDetailCodeHeadersTooLarge
 	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported:
-		code = codeNotImplemented
+		code = ErrorDetailCodeNotImplemented
 	}
 	reply := jsonReply(status, code, string(m[2]), id, "")
 	// Logged and counted before it is sent, so that whoever reads the answer finds both.

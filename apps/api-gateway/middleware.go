@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -20,21 +21,11 @@ func requestIDFrom(ctx context.Context) string {
 	return id
 }
 
-// saneRequestID accepts an incoming X-Request-Id only if it is short and made of
-// characters that cannot break a log line or a header.
-func saneRequestID(id string) bool {
-	if len(id) < 1 || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '_' || c == '.' || c == ':') {
-			return false
-		}
-	}
-	return true
-}
+// saneRequestID accepts an incoming X-Request-Id only if it matches the contract's RequestId
+// pattern: short, and made of characters that cannot break a log line or a header.
+func saneRequestID(id string) bool { return requestIDPattern.MatchString(id) }
+
+var requestIDPattern = regexp.MustCompile(RequestIdPattern)
 
 func newRequestID() string {
 	var b [16]byte
@@ -114,7 +105,7 @@ func withRequestContext(logger *slog.Logger, metrics *Metrics, next http.Handler
 				}
 				logger.Error("handler panic", "request_id", id, "panic", v)
 				if rec.status == 0 {
-					writeError(rec, r, http.StatusInternalServerError, codeInternal, "internal error")
+					writeError(rec, r, http.StatusInternalServerError, ErrorDetailCodeInternal, "internal error")
 				}
 			}
 			status := rec.status
@@ -134,7 +125,7 @@ func withRequestContext(logger *slog.Logger, metrics *Metrics, next http.Handler
 			)
 		}()
 		if !routable(r) {
-			writeError(rec, r, http.StatusNotFound, codeNotFound, "no such route")
+			writeError(rec, r, http.StatusNotFound, ErrorDetailCodeNotFound, "no such route")
 			return
 		}
 		next.ServeHTTP(rec, r)

@@ -109,22 +109,16 @@ func decodeJSON(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
 
 // errorCode returns the contract error code, failing unless the body is a well-formed
 // Error carrying the response's request id.
-func errorCode(t *testing.T, rec *httptest.ResponseRecorder) string {
+func errorCode(t *testing.T, rec *httptest.ResponseRecorder) ErrorDetailCode {
 	t.Helper()
 	code, _ := errorOf(t, rec)
 	return code
 }
 
 // errorOf is errorCode that also returns the message.
-func errorOf(t *testing.T, rec *httptest.ResponseRecorder) (code, message string) {
+func errorOf(t *testing.T, rec *httptest.ResponseRecorder) (code ErrorDetailCode, message string) {
 	t.Helper()
-	var body struct {
-		Error struct {
-			Code      string `json:"code"`
-			Message   string `json:"message"`
-			RequestID string `json:"request_id"`
-		} `json:"error"`
-	}
+	var body Error // generated from the contract
 	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
@@ -133,8 +127,11 @@ func errorOf(t *testing.T, rec *httptest.ResponseRecorder) (code, message string
 	if body.Error.Message == "" {
 		t.Errorf("error without message: %s", rec.Body)
 	}
-	if id := rec.Header().Get("X-Request-Id"); body.Error.RequestID != id || id == "" {
-		t.Errorf("error request_id %q, header X-Request-Id %q", body.Error.RequestID, id)
+	if !body.Error.Code.Valid() {
+		t.Errorf("error code %q is not in the contract's enum", body.Error.Code)
+	}
+	if id := rec.Header().Get("X-Request-Id"); body.Error.RequestId != id || id == "" {
+		t.Errorf("error request_id %q, header X-Request-Id %q", body.Error.RequestId, id)
 	}
 	return body.Error.Code, body.Error.Message
 }
@@ -146,26 +143,26 @@ func TestRoutes(t *testing.T) {
 		method     string
 		target     string
 		wantStatus int
-		wantBody   string // exact JSON, compared after a round trip; "" to skip
-		wantCode   string // contract error code; "" for success
+		wantBody   string          // exact JSON, compared after a round trip; "" to skip
+		wantCode   ErrorDetailCode // contract error code; "" for success
 	}{
 		{"liveness", "GET", "/healthz", 200, `{"status":"ok"}`, ""},
 		{"liveness HEAD", "HEAD", "/healthz", 200, "", ""},
 		{"readiness", "GET", "/readyz", 200, `{"status":"ready"}`, ""},
 		{"one module", "GET", "/v1/modules/summarize", 200,
 			`{"name":"summarize","description":"Condenses a document into a short, faithful summary of its key points.","model":"@cf/meta/llama-3.1-8b-instruct","version":"1.2.0"}`, ""},
-		{"malformed module name", "GET", "/v1/modules/Summarize", 400, "", codeBadRequest},
-		{"module name with underscore", "GET", "/v1/modules/sum_marize", 400, "", codeBadRequest},
-		{"module name too long", "GET", "/v1/modules/" + strings.Repeat("a", 64), 400, "", codeBadRequest},
-		{"unknown module", "GET", "/v1/modules/nope", 404, "", codeNotFound},
-		{"unknown path", "GET", "/v2/things", 404, "", codeNotFound},
-		{"root", "GET", "/", 404, "", codeNotFound},
-		{"nested module path", "GET", "/v1/modules/summarize/extra", 404, "", codeNotFound},
-		{"POST healthz", "POST", "/healthz", 405, "", codeMethodNotAllowed},
-		{"DELETE readyz", "DELETE", "/readyz", 405, "", codeMethodNotAllowed},
-		{"POST modules", "POST", "/v1/modules", 405, "", codeMethodNotAllowed},
-		{"PUT module", "PUT", "/v1/modules/summarize", 405, "", codeMethodNotAllowed},
-		{"GET complete", "GET", "/v1/ai/complete", 405, "", codeMethodNotAllowed},
+		{"malformed module name", "GET", "/v1/modules/Summarize", 400, "", ErrorDetailCodeBadRequest},
+		{"module name with underscore", "GET", "/v1/modules/sum_marize", 400, "", ErrorDetailCodeBadRequest},
+		{"module name too long", "GET", "/v1/modules/" + strings.Repeat("a", 64), 400, "", ErrorDetailCodeBadRequest},
+		{"unknown module", "GET", "/v1/modules/nope", 404, "", ErrorDetailCodeNotFound},
+		{"unknown path", "GET", "/v2/things", 404, "", ErrorDetailCodeNotFound},
+		{"root", "GET", "/", 404, "", ErrorDetailCodeNotFound},
+		{"nested module path", "GET", "/v1/modules/summarize/extra", 404, "", ErrorDetailCodeNotFound},
+		{"POST healthz", "POST", "/healthz", 405, "", ErrorDetailCodeMethodNotAllowed},
+		{"DELETE readyz", "DELETE", "/readyz", 405, "", ErrorDetailCodeMethodNotAllowed},
+		{"POST modules", "POST", "/v1/modules", 405, "", ErrorDetailCodeMethodNotAllowed},
+		{"PUT module", "PUT", "/v1/modules/summarize", 405, "", ErrorDetailCodeMethodNotAllowed},
+		{"GET complete", "GET", "/v1/ai/complete", 405, "", ErrorDetailCodeMethodNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,7 +270,7 @@ func TestRequestIDIsHonouredWhenSaneAndGeneratedOtherwise(t *testing.T) {
 				t.Errorf("X-Request-Id %q, want a fresh generated id", got)
 			}
 			seen[got] = true
-			if errorCode(t, rec) != codeNotFound {
+			if errorCode(t, rec) != ErrorDetailCodeNotFound {
 				t.Error("wrong error code")
 			}
 		})
@@ -312,7 +309,7 @@ func TestPanicsBecomeJSONInternalErrors(t *testing.T) {
 	}))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	if rec.Code != 500 || errorCode(t, rec) != codeInternal {
+	if rec.Code != 500 || errorCode(t, rec) != ErrorDetailCodeInternal {
 		t.Fatalf("status %d body %s, want 500 internal", rec.Code, rec.Body)
 	}
 	if !strings.Contains(logs.String(), "handler panic") {

@@ -1,10 +1,6 @@
 /** Reads and strictly validates the body of POST /v1/complete (contract: CompletionRequest). */
+import { type CompletionRequest, MAX_PROMPT_CHARS, MIN_PROMPT_CHARS, MODULE_NAME } from "./contract";
 import { ClientAbortedError, HttpError } from "./http";
-
-export interface CompletionRequest {
-  module: string;
-  prompt: string;
-}
 
 /**
  * The longest valid prompt, 8000 characters outside the Basic Multilingual Plane each
@@ -12,8 +8,6 @@ export interface CompletionRequest {
  * is 96 000 bytes of JSON: the limit must fit it.
  */
 export const MAX_BODY_BYTES = 128 * 1024;
-export const MAX_PROMPT_CHARS = 8000;
-export const MODULE_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const FIELDS = new Set(["module", "prompt"]);
 
 export async function readCompletionRequest(request: Request): Promise<CompletionRequest> {
@@ -47,16 +41,14 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
   const { module, prompt } = fields;
   if (module === undefined) problems.push("module is required");
   else if (typeof module !== "string") problems.push("module must be a string");
-  else if (!MODULE_NAME.test(module)) {
-    problems.push("module must be 1-63 characters of a-z, 0-9 and '-', starting with a letter");
-  }
+  else if (!MODULE_NAME.test(module)) problems.push(`module must match ${MODULE_NAME.source}`);
 
   if (prompt === undefined) problems.push("prompt is required");
   else if (typeof prompt !== "string") problems.push("prompt must be a string");
   else {
     // JSON Schema counts code points, not UTF-16 units.
     const length = [...prompt].length;
-    if (length === 0) problems.push("prompt must not be empty");
+    if (length < MIN_PROMPT_CHARS) problems.push("prompt must not be empty");
     if (length > MAX_PROMPT_CHARS) problems.push(`prompt must be at most ${MAX_PROMPT_CHARS} characters`);
   }
 

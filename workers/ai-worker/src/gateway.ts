@@ -2,17 +2,10 @@
  * Client of the Go API gateway: resolves a catalog module with a bounded timeout and turns every
  * way the call can fail into a clear 404, 502 or 504, never a hang.
  */
+import type { Module } from "./contract";
 import type { Env } from "./env";
 import { HttpError, describe } from "./http";
 import { bounded, redactUrl } from "./redact";
-
-/** A catalog module (contract: components.schemas.Module). */
-export interface Module {
-  name: string;
-  description: string;
-  model: string;
-  version: string;
-}
 
 export const DEFAULT_GATEWAY_TIMEOUT_MS = 3000;
 const MAX_GATEWAY_TIMEOUT_MS = 30_000;

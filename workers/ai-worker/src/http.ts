@@ -1,17 +1,6 @@
 /** JSON responses and the contract's error shape: {"error": {code, message, request_id}}. */
 
-/** The error codes of the contract (components.schemas.Error). */
-export type ErrorCode =
-  | "bad_request"
-  | "unauthorized"
-  | "not_found"
-  | "payload_too_large"
-  | "method_not_allowed"
-  | "unsupported_media_type"
-  | "unavailable"
-  | "upstream_error"
-  | "upstream_timeout"
-  | "internal";
+import type { ErrorCode } from "./contract";
 
 /**
  * An error that becomes a JSON error response. `message` is shown to the client; `detail`

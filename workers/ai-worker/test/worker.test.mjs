@@ -169,9 +169,9 @@ describe("with the real gateway", () => {
       ["an unknown field", { module: "summarize", prompt: "hi", temperature: 2 }, /unknown field "temperature"/],
       ["a missing prompt", { module: "summarize" }, /prompt is required/],
       ["a missing module", { prompt: "hi" }, /module is required/],
-      ["a module name with capitals", { module: "Summarize", prompt: "hi" }, /module must be/],
-      ["a module name starting with a digit", { module: "1abc", prompt: "hi" }, /module must be/],
-      ["a module name of 64 characters", { module: `a${"b".repeat(63)}`, prompt: "hi" }, /module must be/],
+      ["a module name with capitals", { module: "Summarize", prompt: "hi" }, /module must match/],
+      ["a module name starting with a digit", { module: "1abc", prompt: "hi" }, /module must match/],
+      ["a module name of 64 characters", { module: `a${"b".repeat(63)}`, prompt: "hi" }, /module must match/],
       ["a module that is not a string", { module: 7, prompt: "hi" }, /module must be a string/],
       ["an empty prompt", { module: "summarize", prompt: "" }, /prompt must not be empty/],
       ["a prompt of 8001 characters", { module: "summarize", prompt: long }, /at most 8000/],
@@ -190,7 +190,7 @@ describe("with the real gateway", () => {
     test("every problem of a body at once", async () => {
       const { status, body } = await complete(worker, { module: "Bad", extra: true });
       assert.equal(status, 400);
-      assert.match(body.error.message, /unknown field "extra"; module must be .*; prompt is required/);
+      assert.match(body.error.message, /unknown field "extra"; module must match .*; prompt is required/);
     });
 
     test("a key given twice (the contract's object has each key once)", async () => {
