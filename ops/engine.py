@@ -90,10 +90,14 @@ class Engine:
     def backend_url(self) -> Optional[str]:
         """The backend the CLI is logged in to, or None."""
         if not hasattr(self, "_backend_url"):
-            try:
-                self._backend_url = self.workspace.who_am_i().url
-            except auto.CommandError:
-                self._backend_url = None
+            # The CLI takes $PULUMI_BACKEND_URL over the one `pulumi login` saved: so do we,
+            # without asking it.
+            self._backend_url = os.environ.get("PULUMI_BACKEND_URL") or None
+            if self._backend_url is None:
+                try:
+                    self._backend_url = self.workspace.who_am_i().url
+                except auto.CommandError:
+                    self._backend_url = None
         return self._backend_url
 
     def require_backend(self) -> str:

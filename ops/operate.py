@@ -64,7 +64,9 @@ def update(session: Session, info: StackInfo, *, refresh: bool = False,
     """`up` of one stack with progress lines; returns its outputs, secrets masked."""
     session.require_environment(info)
     stack = session.engine.select(info.name, create=True)
-    session.require_clean(stack)
+    # Pending operations an update itself reports (and refuses when it must); a lock it would
+    # only name after starting, so say so first, with what to do.
+    session.require_unlocked(stack)
     progress = Progress(session.err, info.name, preview=False)
     with session.engine.errors(info.name):
         result = stack.up(on_event=progress, refresh=refresh or None, policy_packs=packs or None,

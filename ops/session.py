@@ -76,13 +76,17 @@ class Session:
             deployment = stack.export_stack().deployment or {}
         return list(deployment.get("pending_operations") or [])
 
-    def require_clean(self, stack: auto.Stack) -> None:
-        """Refuse to act on a locked stack or one an interrupted update left half done."""
+    def require_unlocked(self, stack: auto.Stack) -> None:
+        """Refuse to act on a stack another update holds (or an interrupted one left locked)."""
         locks = self.locks(stack.name)
         if locks:
             held = "; ".join(lock.describe() for lock in locks)
             raise OpsError(f"stack '{stack.name}' is locked by {held}: wait for that update, or "
                            f"if it was interrupted, `platform recover {stack.name}`")
+
+    def require_clean(self, stack: auto.Stack) -> None:
+        """Refuse to act on a locked stack or one an interrupted update left half done."""
+        self.require_unlocked(stack)
         pending = self.pending_operations(stack)
         if pending:
             raise OpsError(f"stack '{stack.name}' has {len(pending)} pending operation(s) from an "
