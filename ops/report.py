@@ -20,7 +20,7 @@ REPLACEMENT_STEPS = {"replace", "create-replacement", "delete-replaced", "discar
 SECRET = "[secret]"  # nosec B105 -- what stands in for a secret, not one
 # How the engine's events wrap a secret value (its ciphertext shown as "[secret]"): the
 # signature key of Pulumi's property serialization, a fixed part of its wire format.
-SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # nosec B105 -- a marker, not a secret
 
 
 def resource_name(urn: str) -> str:

@@ -2,7 +2,7 @@
 connectivity from the rendered NetworkPolicies (the local cluster enforces none), and it must
 equal the call graph the stack configs declare: callers in on the service port, peers out on
 theirs, DNS for every pod, and nothing else. Proven for the repository's environments as they
-are, and with a second service added to one of them."""
+are, for the minimal fixture project's, and with a second service added to an environment."""
 from __future__ import annotations
 
 import ipaddress
@@ -18,8 +18,8 @@ import yaml
 
 from infra.render import Renderer, object_files
 from infra.stack_files import read_stack_config
-from infra.stacks import ENVIRONMENTS, PROJECT_ROOT
-from tests.conftest import stacks_of_kind
+from infra.stacks import PROJECT_ROOT
+from tests.conftest import Stack, stacks_of
 
 NCA = PROJECT_ROOT / ".scanners" / "nca" / "bin" / "nca"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -40,8 +40,8 @@ class Endpoint:
         return f"{self.namespace}/{self.name}"
 
 
-def config_of(stack: str, overrides: dict) -> dict[str, Any]:
-    raw = read_stack_config(stack, overrides={f"platform:{k}": v for k, v in overrides.items()})
+def config_of(stack: str, overrides: dict, root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    raw = read_stack_config(stack, root, overrides={f"platform:{k}": v for k, v in overrides.items()})
     return {k.split(":", 1)[1]: (json.loads(v) if v[:1] in "{[" else v)
             for k, v in raw.config.items() if k.startswith("platform:")}
 
@@ -92,15 +92,15 @@ class Environment:
     undeclared pod inside the namespace and one outside it."""
 
     def __init__(self, env: str, services: list[tuple[Renderer, str, dict]]):
-        self.renderer = services[0][0] if services else Renderer()
-        environment = self.renderer.run(env)
-        self.env_config = config_of(env, {})
+        renderer = services[0][0]
+        environment = renderer.run(env)
+        self.env_config = config_of(env, {}, renderer.root)
         self.namespace = environment.outputs["namespace"]
         self.objects = [yaml.safe_load(t) for n, t in object_files(environment).items()
                         if n.endswith(".yaml")]
         self.services = []
         for renderer, stack, overrides in services:
-            config = config_of(stack, overrides)
+            config = config_of(stack, overrides, renderer.root)
             config["callers"] = config.get("callers", []) + environment_callers(
                 config, environment.outputs)
             self.objects += [yaml.safe_load(t) for n, t in object_files(renderer.run(stack)).items()
@@ -214,11 +214,14 @@ class Environment:
         return edges
 
 
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_each_environment_connects_exactly_as_its_stacks_declare(repo_renderer, tmp_path, env):
-    services = [(repo_renderer, s, {}) for s in stacks_of_kind("go-service") if s.endswith("." + env)]
-    assert services, f"no Go service in {env} to prove"
-    environment = Environment(env, services)
+ENVIRONMENTS_WITH_SERVICES = sorted({s.environment for s in stacks_of("go-service")}, key=str)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS_WITH_SERVICES, ids=str)
+def test_each_environment_connects_exactly_as_its_stacks_declare(renderers, tmp_path, env: Stack):
+    services = [(renderers.of(s.root), s.name, {}) for s in stacks_of("go-service")
+                if s.environment == env]
+    environment = Environment(env.name, services)
     assert environment.analysed(tmp_path) == environment.declared()
 
 

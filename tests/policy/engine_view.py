@@ -42,11 +42,11 @@ def violations(validate, args) -> list[str]:
     return found
 
 
-def stack_resources(run: StackRun, outputs_of=None) -> list[PolicyResource]:
+def stack_resources(run: StackRun) -> list[PolicyResource]:
     """A mocked stack run as the engine shows it to a stack validation during a preview: each
     resource's inputs (secrets as their values) and the stack's outputs as the properties of
     its `pulumi:pulumi:Stack` resource. The engine leaves read resources out, so a
-    StackReference is not there (`outputs_of` is no longer needed)."""
+    StackReference is not there."""
     resources = [PolicyResource(STACK, normalize(unwrap_secrets(run.outputs)),
                                 urn(run.stack, STACK, f"{PROJECT}-{run.stack}"), f"{PROJECT}-{run.stack}",
                                 _options(), None, None, [], {})]

@@ -1,5 +1,5 @@
-"""The whole pack passes on every stack of the repository, as the mock engine renders it, and
-it stands apart from the program it judges."""
+"""The whole pack passes on every stack of the repository and of the minimal fixture project, as
+the mock engine renders them, and it stands apart from the program it judges."""
 from __future__ import annotations
 
 import ast
@@ -8,14 +8,13 @@ import pytest
 
 from infra.stacks import PROJECT_ROOT
 from policy.pack import POLICIES
-from tests.conftest import ALL_STACKS
+from tests.conftest import STACKS
 from tests.policy.engine_view import pack_violations, stack_resources
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_every_stack_passes_the_whole_pack(repo_renderer, stack):
-    run = repo_renderer.run(stack)
-    resources = stack_resources(run, repo_renderer._outputs_of)
+@pytest.mark.parametrize("stack", STACKS, ids=str)
+def test_every_stack_passes_the_whole_pack(renderers, stack):
+    resources = stack_resources(renderers.run(stack))
     assert resources, "the stack registered nothing to judge"
     assert pack_violations(POLICIES, resources) == []
 
