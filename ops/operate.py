@@ -7,6 +7,7 @@ and the policy pack in the same way.
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +19,7 @@ from ops.progress import Progress
 from ops.project import StackInfo
 from ops.report import Report, ReportBuilder
 from ops.session import Session
+from ops.stack_file import StackFile
 
 POLICY_PACK = "policy"  # the project's CrossGuard pack, run by every preview and update
 
@@ -89,3 +91,45 @@ def confirm(session: Session, question: str, yes: bool) -> None:
     session.err.flush()
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):
         raise OpsError("cancelled: nothing was changed")
+
+
+def preview_summary(report: Report) -> str:
+    """A preview in a few lines: each changed resource with its changed fields."""
+    if report.failed:
+        return "preview failed:\n  " + "\n  ".join(report.errors)
+    lines = [f"{len(report.changed_steps)} resource(s) would change:" if report.has_changes else "no changes"]
+    for step in report.changed_steps:
+        fields = ", ".join(f"{f.path}: {f.old} -> {f.new}" for f in step.fields)
+        lines.append(f"  {step.op} {step.type} {step.name}" + (f" ({fields})" if fields else ""))
+    return "\n".join(lines)
+
+
+def apply_stack_file(session: Session, info: StackInfo, stack_file: StackFile, *, dry_run: bool,
+                     yes: bool, question: str, message: str) -> Optional[dict]:
+    """Change a stack the way an operator does: its stack file, then an update of it alone.
+
+    Without --yes, or with --dry-run, the config diff and the preview of exactly that file come
+    first (the file itself stays untouched until the change is applied). If the update fails,
+    the stack file is put back, so that it keeps saying what the stack runs. Returns the
+    stack's outputs, or None for a dry run.
+    """
+    packs = policy_packs(session, None, False)
+    if dry_run or not yes:
+        session.out.write(stack_file.diff())
+        with tempfile.TemporaryDirectory() as folder:
+            candidate = Path(folder) / stack_file.path.name
+            stack_file.write(candidate)
+            plan = preview(session, info, config_file=candidate, packs=packs, quiet=True)
+        session.out.write(preview_summary(plan) + "\n")
+        if plan.failed:
+            raise OpsError(f"preview of '{info.name}' failed; nothing was changed")
+        if dry_run:
+            return None
+        confirm(session, question, yes=False)
+    stack_file.write()
+    try:
+        return update(session, info, packs=packs, message=message)
+    except BaseException:
+        stack_file.path.write_text(stack_file.original)
+        session.err.write(f"{stack_file.path.name} is left as it was\n")
+        raise

@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ops.backend import Lock
-from ops.commands.scale import preview_summary
 from ops.errors import OpsError
-from ops.operate import preview
+from ops.operate import preview, preview_summary
 from ops.progress import Progress
 from ops.session import Session, describe_pending
 

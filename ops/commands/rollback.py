@@ -7,16 +7,12 @@ VERSION wrote; the cluster changes only at the next `platform up`.
 """
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from pulumi import automation as auto
 
 from ops.commands.history import stack_outputs
-from ops.commands.scale import preview_summary
 from ops.errors import OpsError
 from ops.history import Update, restored_config, rollback_target
-from ops.operate import can_ask, confirm, policy_packs, preview, update
+from ops.operate import apply_stack_file, can_ask, confirm
 from ops.session import Session
 from ops.stack_file import StackFile
 
@@ -63,26 +59,12 @@ def roll_forward(session: Session, info, target: Update, updates: list[Update], 
         session.err.write(f"{info.name}: the configuration is already that of update "
                           f"{target.version}; nothing to do\n")
         return 0
-    packs = policy_packs(session, None, False)
-    if args.dry_run or not args.yes:
-        session.out.write(stack_file.diff())
-        with tempfile.TemporaryDirectory() as folder:
-            candidate = Path(folder) / stack_file.path.name
-            stack_file.write(candidate)
-            plan = preview(session, info, config_file=candidate, packs=packs, quiet=True)
-        session.out.write(preview_summary(plan) + "\n")
-        if args.dry_run:
-            return 1 if plan.failed else 0
-        if plan.failed:
-            raise OpsError(f"preview of '{info.name}' failed; nothing was changed")
-        confirm(session, f"roll '{info.name}' forward to the configuration of update {target.version}?", yes=False)
-    stack_file.write()
-    try:
-        update(session, info, packs=packs, message=f"rollback to update {target.version}")
-    except BaseException:
-        stack_file.path.write_text(stack_file.original)
-        session.err.write(f"{stack_file.path.name} is left as it was\n")
-        raise
+    outputs = apply_stack_file(
+        session, info, stack_file, dry_run=args.dry_run, yes=args.yes,
+        question=f"roll '{info.name}' forward to the configuration of update {target.version}?",
+        message=f"rollback to update {target.version}")
+    if outputs is None:
+        return 0
     session.out.write(f"{info.name}: rolled forward to the configuration of update {target.version}; "
                       f"commit {stack_file.path.name} so that the repository says what runs\n")
     return 0

@@ -2,11 +2,8 @@
 bounds, validated before anything runs, written into its stack file, applied to that stack only."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from ops.errors import OpsError
-from ops.operate import can_ask, confirm, policy_packs, preview, update
+from ops.operate import apply_stack_file, can_ask
 from ops.session import Session
 from ops.stack_file import StackFile
 from ops.validate import check_quota, validated
@@ -23,16 +20,6 @@ def add_parser(subparsers) -> None:
                         help="print the config change and the preview; change nothing")
     parser.add_argument("--yes", action="store_true", help="do not ask (CI)")
     parser.set_defaults(run=run)
-
-
-def preview_summary(report) -> str:
-    if report.failed:
-        return "preview failed:\n  " + "\n  ".join(report.errors)
-    lines = [f"{len(report.changed_steps)} resource(s) would change:" if report.has_changes else "no changes"]
-    for step in report.changed_steps:
-        fields = ", ".join(f"{f.path}: {f.old} -> {f.new}" for f in step.fields)
-        lines.append(f"  {step.op} {step.type} {step.name}" + (f" ({fields})" if fields else ""))
-    return "\n".join(lines)
 
 
 def run(args) -> int:
@@ -62,28 +49,12 @@ def run(args) -> int:
                           f"max {candidate.scaling.max_replicas}; nothing to do\n")
         return 0
 
-    packs = policy_packs(session, None, False)
-    if args.dry_run or not args.yes:
-        session.out.write(stack_file.diff())
-        with tempfile.TemporaryDirectory() as folder:
-            candidate_file = Path(folder) / stack_file.path.name
-            stack_file.write(candidate_file)
-            plan = preview(session, info, config_file=candidate_file, packs=packs, quiet=True)
-        session.out.write(preview_summary(plan) + "\n")
-        if args.dry_run:
-            return 1 if plan.failed else 0
-        if plan.failed:
-            raise OpsError(f"preview of '{info.name}' failed; nothing was changed")
-        confirm(session, f"scale stack '{info.name}'?", yes=False)
-
-    stack_file.write()
-    try:
-        outputs = update(session, info, packs=packs, message=f"scale to min {candidate.scaling.min_replicas}, "
-                                                            f"max {candidate.scaling.max_replicas}")
-    except BaseException:
-        stack_file.path.write_text(stack_file.original)  # the file says what the stack runs
-        session.err.write(f"{stack_file.path.name} is left as it was\n")
-        raise
+    outputs = apply_stack_file(
+        session, info, stack_file, dry_run=args.dry_run, yes=args.yes,
+        question=f"scale stack '{info.name}'?",
+        message=f"scale to min {candidate.scaling.min_replicas}, max {candidate.scaling.max_replicas}")
+    if outputs is None:
+        return 0
     session.out.write(f"{info.name}: min_replicas {outputs.get('min_replicas')}, "
                       f"max_replicas {outputs.get('max_replicas')}\n")
     return 0
