@@ -2,7 +2,7 @@
 when a backend is logged in, its last update."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from infra.stacks import ENVIRONMENTS
 from ops.errors import OpsError
@@ -16,14 +16,15 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def last_updates(session: Session, names: list[str]) -> dict[str, dict[str, Any]]:
-    """Per stack the backend holds: its last update (version, time, result)."""
+def last_updates(session: Session, names: list[str]) -> Optional[dict[str, dict[str, Any]]]:
+    """Per stack the backend holds: its last update (version, time, result); None when no
+    backend is logged in (or no Pulumi CLI is here): the repository's view alone."""
     try:
         engine = session.engine
-    except OpsError:  # no Pulumi CLI here: the repository's view alone
-        return {}
+    except OpsError:
+        return None
     if not engine.backend_url():
-        return {}
+        return None
     deployed = session.deployed()
     current = engine.workspace.stack()
     found = {}
@@ -51,14 +52,14 @@ def run(args) -> int:
         raise OpsError(f"no stacks in {session.project.root}")
     updates = last_updates(session, [s.name for s in stacks])
     rows = [{"stack": s.name, "kind": s.kind, "environment": s.env,
-             "last_update": updates.get(s.name)} for s in stacks]
+             "last_update": (updates or {}).get(s.name)} for s in stacks]
     if args.json:
         session.print_json(rows)
         return 0
     width = max(len(s.name) for s in stacks)
     for row in rows:
         last = row["last_update"]
-        text = "" if not updates else (
+        text = "" if updates is None else (
             "not in the backend" if last is None else
             f"update {last['version']} {last['kind']} {last['result']} at {last['time']}")
         session.out.write(f"{row['stack']:<{width}}  {row['kind']:<17}  {row['environment']:<10}  {text}\n")
