@@ -1,12 +1,14 @@
 // Command bench is a small keep-alive load generator. It starts the gateway binary twice (with
 // its Prometheus metrics on, and off) and a bare net/http hello server, as separate processes
-// on loopback, drives each with the same number of concurrent workers for a fixed duration,
-// and prints requests/s and p50/p99 latency side by side, plus the gateway binary's size.
+// on loopback, drives each with the same number of concurrent workers in interleaved rounds,
+// and prints requests/s, p50/p99 latency and each server's CPU time per request side by side,
+// plus the gateway binary's size.
 //
-// Usage: go run ./bench -gateway bin/api-gateway [-duration 5s] [-concurrency 8]
+// Usage: go run ./bench -gateway bin/api-gateway [-duration 10s] [-rounds 10] [-concurrency 8]
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +20,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -37,6 +41,7 @@ type options struct {
 	duration    time.Duration
 	warmup      time.Duration
 	concurrency int
+	rounds      int
 	serveHello  string
 }
 
@@ -45,9 +50,10 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.StringVar(&opt.gateway, "gateway", "bin/api-gateway", "gateway binary to measure")
 	fs.StringVar(&opt.catalog, "catalog", "catalog.json", "catalog file for the gateway")
-	fs.DurationVar(&opt.duration, "duration", 5*time.Second, "measured time per target")
+	fs.DurationVar(&opt.duration, "duration", 10*time.Second, "measured time per target, over all rounds")
 	fs.DurationVar(&opt.warmup, "warmup", time.Second, "unmeasured warm-up per target")
 	fs.IntVar(&opt.concurrency, "concurrency", 8, "concurrent keep-alive workers")
+	fs.IntVar(&opt.rounds, "rounds", 10, "rounds; each runs every target for duration/rounds, in turn")
 	fs.StringVar(&opt.serveHello, "serve-hello", "", "internal: serve the bare hello server on this address")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -55,8 +61,8 @@ func run(args []string, stdout io.Writer) error {
 	if opt.serveHello != "" {
 		return serveHello(opt.serveHello)
 	}
-	if opt.concurrency < 1 || opt.duration <= 0 || opt.warmup < 0 {
-		return errors.New("-concurrency must be at least 1 and -duration positive")
+	if opt.concurrency < 1 || opt.duration <= 0 || opt.warmup < 0 || opt.rounds < 1 {
+		return errors.New("-concurrency and -rounds must be at least 1 and -duration positive")
 	}
 	return benchmark(opt, stdout)
 }
@@ -121,47 +127,96 @@ func benchmark(opt options, stdout io.Writer) error {
 	// measured under the same background load.
 	type target struct {
 		name, url  string
+		server     *exec.Cmd
 		metricsOff bool // the row the next one (metrics on) is compared with
 	}
-	targets := []target{{name: "bare net/http hello", url: helloBase + "/"}}
+	targets := []target{{name: "bare net/http hello", url: helloBase + "/", server: hello}}
 	for _, route := range []struct{ name, path string }{
 		{"GET /healthz", "/healthz"},
 		{"GET /v1/modules", "/v1/modules"},
 		{"GET /v1/modules/{name}", "/v1/modules/summarize"},
 	} {
 		targets = append(targets,
-			target{name: "gateway " + route.name + " (metrics off)", url: offBase + route.path, metricsOff: true},
-			target{name: "gateway " + route.name + " (metrics on)", url: onBase + route.path})
+			target{name: "gateway " + route.name + " (metrics off)", url: offBase + route.path, server: gwOff, metricsOff: true},
+			target{name: "gateway " + route.name + " (metrics on)", url: onBase + route.path, server: gwOn})
 	}
 	fmt.Fprintf(stdout, "api-gateway binary: %s, %.2f MiB (%d bytes)\n", opt.gateway, float64(info.Size())/(1<<20), info.Size())
-	fmt.Fprintf(stdout, "load: %d keep-alive workers, %s per target after %s warm-up; client and servers share this machine's cores\n\n",
-		opt.concurrency, opt.duration, opt.warmup)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\terrors\tvs hello\ton vs off\t")
-	var baseline, off float64
-	for i, tg := range targets {
+	fmt.Fprintf(stdout, "load: %d keep-alive workers, %s per target in %d interleaved rounds after %s warm-up; "+
+		"client and servers share this machine's cores\n", opt.concurrency, opt.duration, opt.rounds, opt.warmup)
+	fmt.Fprintf(stdout, "req/s: median over the rounds; vs hello, on vs off: median of the ratios within each round; "+
+		"cpu/req: the server process's CPU time per request\n\n")
+
+	// Every round runs every target in turn, so a change in the machine's background load
+	// hits all of them alike, and ratios are taken within a round.
+	for _, tg := range targets {
 		if opt.warmup > 0 {
 			load(tg.url, opt.concurrency, opt.warmup)
 		}
-		r := load(tg.url, opt.concurrency, opt.duration)
-		if i == 0 {
-			baseline = r.rps
+	}
+	perRound := opt.duration / time.Duration(opt.rounds)
+	rps := make([][]float64, len(targets)) // [target][round]
+	cpu := make([]time.Duration, len(targets))
+	all := make([]result, len(targets))
+	for range opt.rounds {
+		for i, tg := range targets {
+			before := processCPU(tg.server.Process.Pid)
+			r := load(tg.url, opt.concurrency, perRound)
+			cpu[i] += processCPU(tg.server.Process.Pid) - before
+			rps[i] = append(rps[i], r.rps)
+			all[i].latencies = append(all[i].latencies, r.latencies...)
+			all[i].errors += r.errors
 		}
+	}
+
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\terrors\tcpu/req\tvs hello\ton vs off\t")
+	for i, tg := range targets {
+		slices.Sort(all[i].latencies)
 		versusOff := ""
-		if tg.metricsOff {
-			off = r.rps
-		} else if i > 0 {
-			versusOff = fmt.Sprintf("%.2fx", r.rps/off)
+		if i > 0 && !tg.metricsOff {
+			versusOff = fmt.Sprintf("%.2fx", medianRatio(rps[i], rps[i-1]))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%.2fx\t%s\t\n", tg.name, r.rps, fmtDur(r.p50), fmtDur(r.p99), r.errors, r.rps/baseline, versusOff)
+		cpuPerRequest := float64(cpu[i].Microseconds()) / float64(max(len(all[i].latencies), 1))
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%.1fµs\t%.2fx\t%s\t\n", tg.name, median(rps[i]),
+			fmtDur(percentile(all[i].latencies, 0.50)), fmtDur(percentile(all[i].latencies, 0.99)),
+			all[i].errors, cpuPerRequest, medianRatio(rps[i], rps[0]), versusOff)
 	}
 	return tw.Flush()
 }
 
 type result struct {
-	rps      float64
-	p50, p99 time.Duration
-	errors   int
+	rps       float64
+	latencies []time.Duration // unsorted
+	errors    int
+}
+
+func median(xs []float64) float64 {
+	sorted := slices.Clone(xs)
+	slices.Sort(sorted)
+	return sorted[len(sorted)/2]
+}
+
+// medianRatio is the median over rounds of a[round] / b[round].
+func medianRatio(a, b []float64) float64 {
+	ratios := make([]float64, len(a))
+	for i := range a {
+		ratios[i] = a[i] / b[i]
+	}
+	return median(ratios)
+}
+
+// processCPU is the user and system CPU time process pid has used so far (Linux /proc).
+func processCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const clockTicksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicksPerSecond
 }
 
 // load runs `workers` goroutines that each send GET url back to back over one keep-alive
@@ -209,13 +264,7 @@ func load(url string, workers int, d time.Duration) result {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	slices.Sort(latencies)
-	return result{
-		rps:    float64(len(latencies)) / elapsed.Seconds(),
-		p50:    percentile(latencies, 0.50),
-		p99:    percentile(latencies, 0.99),
-		errors: errs,
-	}
+	return result{rps: float64(len(latencies)) / elapsed.Seconds(), latencies: latencies, errors: errs}
 }
 
 func percentile(sorted []time.Duration, q float64) time.Duration {
