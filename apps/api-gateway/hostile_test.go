@@ -196,11 +196,11 @@ func TestARequestStillRunningAtTheShutdownTimeoutGetsAJSON503(t *testing.T) {
 	// WORKER_TIMEOUT fits in drain + timeout, but a call that starts late in the drain
 	// still runs past the end of the shutdown timeout.
 	g := startRun(t, map[string]string{
-		"WORKER_URL": worker.URL, "WORKER_API_TOKEN": "t", "WORKER_TIMEOUT": "800ms",
-		"SHUTDOWN_DRAIN": "500ms", "SHUTDOWN_TIMEOUT": "300ms",
+		"WORKER_URL": worker.URL, "WORKER_API_TOKEN": "t", "WORKER_TIMEOUT": "1500ms",
+		"SHUTDOWN_DRAIN": "1s", "SHUTDOWN_TIMEOUT": "500ms",
 	})
 	g.stop()
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // well inside the drain: the request is still served
 	answered := make(chan *http.Response, 1)
 	go func() {
 		resp, err := http.Post("http://"+g.addr+"/v1/ai/complete", "application/json", strings.NewReader(validCompletion))
