@@ -40,7 +40,8 @@ class ServiceSignals:
     @property
     def user_routes(self) -> str:
         """A matcher leaving out the probe and metrics routes (empty when there are none).
-        The route label is the route pattern, with or without its method ("GET /readyz")."""
+        The route label is the path pattern (the gateway labels /readyz so); a method prefix
+        ("GET /readyz") is matched too."""
         if not self.excluded_paths:
             return ""
         routes = "|".join(re.escape(path) for path in sorted(set(self.excluded_paths)))
