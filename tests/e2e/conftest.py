@@ -8,24 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.e2e.harness import BIN_DIR, E2E_BUILD, REPO_ROOT, Workspace
 from tools.cluster import Cluster
+from tools.cluster.contexts import environment_contexts
 
 # Figures for the summary at the end of the run (benchmarks, not assertions).
 FIGURES: dict[str, str] = {}
 
 
 def kubernetes_contexts() -> list[str]:
-    """The kubeconfig contexts the environment stack files bind their stacks to."""
-    contexts = set()
-    for stack_file in REPO_ROOT.glob("Pulumi.*.yaml"):
-        config = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-        context = (config.get("platform:kubernetes") or {}).get("context")
-        if context:
-            contexts.add(context)
-    return sorted(contexts)
+    """The kubeconfig contexts the environment stack files bind their stacks to (the same
+    function `make cluster-up` uses)."""
+    return environment_contexts(REPO_ROOT)
 
 
 @pytest.fixture(scope="session")

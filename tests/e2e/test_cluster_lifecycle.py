@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,6 +80,8 @@ def _as_from_a_terminal() -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_start_leaves_no_process(toolchain, signum):
     directory = BUILD / f"lifecycle-interrupt-{signum.name}"
+    # A state.json left by an earlier run would have the signal sent before the start.
+    shutil.rmtree(directory, ignore_errors=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tools.cluster", "up", "--foreground", "--dir", str(directory)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

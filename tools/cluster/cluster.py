@@ -3,8 +3,9 @@ kube-scheduler and kwok faking one node, from the binaries in tools/engine/bin/;
 stacks expect of a cluster besides: the Prometheus operator's CRDs (taken from its Go module by
 the engine build) and a stand-in ingress controller (`ingress_admitter`).
 
-Every start generates fresh TLS material and service-account keys (openssl), picks free
-ports, writes an admin kubeconfig into the cluster folder, and waits until the API
+Every start generates fresh TLS material and service-account keys (`pki`), picks free
+ports, writes an admin kubeconfig into the cluster folder (with the context `local` and every
+context the environment stack files name), and waits until the API
 server is ready, the fake node is Ready and the controllers have created the `default`
 ServiceAccount; it fails with the log tail of the process at fault otherwise. Every
 process it starts is stopped on `stop()`, on a failed start, and on interrupt; the
@@ -26,7 +27,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .kube import ApiError, Credentials, Kube
+from .contexts import environment_contexts
+from .kube import ApiError, Kube
+from .pki import write_pki
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = REPO_ROOT / "tools" / "engine" / "bin"
@@ -85,8 +88,8 @@ class Cluster:
     # Children die with their parent (tests); `up` from the command line leaves them running.
     tie_to_parent: bool = True
     # Kubeconfig contexts to write besides `local`, all pointing at this cluster (the stack
-    # files bind each environment to a context by name).
-    contexts: list[str] = field(default_factory=list)
+    # files bind each environment to a context by name): by default, the repository's.
+    contexts: list[str] = field(default_factory=environment_contexts)
     extra_apiserver_flags: list[str] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -114,11 +117,8 @@ class Cluster:
     def server(self) -> str:
         return f"https://127.0.0.1:{self.ports['apiserver']}"
 
-    def credentials(self) -> Credentials:
-        return Credentials(self.server, self.pki / "ca.crt", self.pki / "admin.crt", self.pki / "admin.key")
-
     def client(self) -> Kube:
-        return Kube(self.credentials())
+        return Kube(self.kubeconfig, context="local")
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -136,7 +136,7 @@ class Cluster:
         if previous in (signal.SIG_DFL, None):
             signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
-            self._generate_pki()
+            write_pki(self.pki)
             self.ports = {name: free_port() for name in
                           ("etcd", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kwok")}
             self._write_kubeconfig()
@@ -186,33 +186,6 @@ class Cluster:
         self.stop()
 
     # -- pieces --------------------------------------------------------------------------------
-
-    def _openssl(self, *args: str) -> None:
-        result = subprocess.run(["openssl", *args], cwd=self.pki, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise ClusterError(f"openssl {' '.join(args[:2])} failed: {result.stderr.strip()}")
-
-    def _generate_pki(self) -> None:
-        self.pki.mkdir(parents=True)
-        days = "2"
-        self._openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-                      "-days", days, "-subj", "/CN=local-cluster-ca")
-        (self.pki / "apiserver.ext").write_text(
-            "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,"
-            "DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
-            "extendedKeyUsage=serverAuth\n"
-        )
-        (self.pki / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-        for name, subject, ext in [
-            ("apiserver", "/CN=kube-apiserver", "apiserver.ext"),
-            ("admin", "/O=system:masters/CN=local-admin", "client.ext"),
-        ]:
-            self._openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                          "-subj", subject)
-            self._openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                          "-CAcreateserial", "-out", f"{name}.crt", "-days", days, "-extfile", ext)
-        self._openssl("genrsa", "-out", "sa.key", "2048")
-        self._openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub")
 
     def _write_kubeconfig(self) -> None:
         # JSON is YAML: the kubeconfig needs no YAML library.
@@ -331,7 +304,7 @@ class Cluster:
 
     def _start_ingress_admitter(self) -> None:
         self._spawn("ingress-admitter", "", [
-            "-m", "tools.cluster.ingress_admitter", f"--server={self.server}", f"--pki={self.pki}",
+            "-m", "tools.cluster.ingress_admitter", f"--kubeconfig={self.kubeconfig}",
         ], command=[sys.executable])
 
     def _create_node(self) -> None:

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .kube import ApiError, Credentials, Kube
+from .kube import ApiError, Kube
 
 INGRESSES = "/apis/networking.k8s.io/v1/ingresses"
 ADDRESS = "127.0.0.1"
@@ -40,12 +40,11 @@ def admit_pending(kube: Kube, address: str = ADDRESS) -> list[str]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.cluster.ingress_admitter",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--pki", type=Path, required=True, help="folder with ca.crt, admin.crt/key")
+    parser.add_argument("--kubeconfig", type=Path, required=True,
+                        help="the cluster's admin kubeconfig (context `local`)")
     parser.add_argument("--interval", type=float, default=0.5)
     args = parser.parse_args(argv)
-    kube = Kube(Credentials(args.server, args.pki / "ca.crt", args.pki / "admin.crt",
-                            args.pki / "admin.key"))
+    kube = Kube(args.kubeconfig, context="local")
     while True:
         try:
             for name in admit_pending(kube):

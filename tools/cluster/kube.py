@@ -1,20 +1,22 @@
-"""A minimal Kubernetes API client over the standard library (no kubectl here).
+"""The e2e suite's Kubernetes client: a thin facade over the official client (`kubernetes`).
 
-It speaks JSON to the API server with the admin client certificate the local
-cluster generates; enough to create the fake node, wait for readiness, and
-read back and change objects in the end-to-end tests.
+Callers speak REST paths (`path_for` builds them for the kinds our stacks use) and JSON
+objects: `get`, `create`, `merge_patch`, `delete`, `exists`, `request`. The official client
+reads the kubeconfig (server, CA, client certificate) and does the HTTP; API errors become one
+`ApiError(status, reason)`, a server that cannot be reached a `ConnectionError` (an OSError),
+at once: the callers wait and retry on their own terms.
 """
 
 from __future__ import annotations
 
 import json
-import ssl
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
 
 
 class ApiError(Exception):
@@ -23,25 +25,21 @@ class ApiError(Exception):
         self.body = body
         try:
             self.reason = json.loads(body).get("message", body)
-        except ValueError:
+        except (ValueError, AttributeError):
             self.reason = body
         super().__init__(f"{method} {path}: HTTP {status}: {self.reason}")
 
 
-@dataclass(frozen=True)
-class Credentials:
-    server: str  # https://127.0.0.1:PORT
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-
 class Kube:
-    def __init__(self, credentials: Credentials, timeout: float = 10.0):
-        self.credentials = credentials
+    """A client bound to one kubeconfig context."""
+
+    def __init__(self, kubeconfig: Path, context: str | None = None, timeout: float = 10.0):
         self.timeout = timeout
-        self._context = ssl.create_default_context(cafile=str(credentials.ca_file))
-        self._context.load_cert_chain(str(credentials.cert_file), str(credentials.key_file))
+        configuration = k8s.Configuration()
+        k8s_config.load_kube_config(config_file=str(kubeconfig), context=context,
+                                    client_configuration=configuration)
+        configuration.retries = 0
+        self.api = k8s.ApiClient(configuration)
 
     def request(
         self,
@@ -51,19 +49,22 @@ class Kube:
         content_type: str = "application/json",
         query: dict[str, str] | None = None,
     ) -> Any:
-        url = self.credentials.server + path
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", content_type)
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        method, url, headers, body, _ = self.api.param_serialize(
+            method, path, query_params=list((query or {}).items()), header_params=headers,
+            body=body, auth_settings=["BearerToken"])
         try:
-            with urllib.request.urlopen(req, context=self._context, timeout=self.timeout) as resp:  # nosec B310 -- the kubeconfig's https API server
-                raw = resp.read().decode()
-        except urllib.error.HTTPError as err:
-            raise ApiError(err.code, method, path, err.read().decode()) from None
+            response = self.api.call_api(method, url, header_params=headers, body=body,
+                                         _request_timeout=self.timeout)
+            raw = response.read().decode()
+        except ApiException as err:
+            raise ApiError(err.status, method, path, err.body or err.reason or "") from None
+        except urllib3.exceptions.HTTPError as err:
+            raise ConnectionError(f"{method} {path}: {err}") from None
+        if response.status >= 400:
+            raise ApiError(response.status, method, path, raw)
         if not raw:
             return None
         try:
