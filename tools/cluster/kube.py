@@ -52,19 +52,17 @@ class Kube:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
-        method, url, headers, body, _ = self.api.param_serialize(
-            method, path, query_params=list((query or {}).items()), header_params=headers,
-            body=body, auth_settings=["BearerToken"])
         try:
-            response = self.api.call_api(method, url, header_params=headers, body=body,
-                                         _request_timeout=self.timeout)
-            raw = response.read().decode()
+            # The raw answer (not a model): callers want the JSON as the API server wrote it.
+            response = self.api.call_api(
+                path, method, query_params=list((query or {}).items()), header_params=headers,
+                body=body, auth_settings=["BearerToken"], _preload_content=False,
+                _return_http_data_only=True, _request_timeout=self.timeout)
+            raw = response.data.decode()
         except ApiException as err:
             raise ApiError(err.status, method, path, err.body or err.reason or "") from None
         except urllib3.exceptions.HTTPError as err:
             raise ConnectionError(f"{method} {path}: {err}") from None
-        if response.status >= 400:
-            raise ApiError(response.status, method, path, raw)
         if not raw:
             return None
         try:
