@@ -116,10 +116,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// From here a second signal kills the process the default way, for an impatient operator.
 	stop()
 
+	// Each response now closes its connection (see closingWhileDraining), so clients reconnect
+	// elsewhere once the load balancer has noticed, instead of holding a keep-alive to a dying
+	// process; idle connections are closed only when the drain is over.
 	readiness.Drain()
-	// Each response now closes its connection, so clients reconnect (elsewhere, once the
-	// load balancer has noticed) instead of holding a keep-alive to a dying process.
-	srv.SetKeepAlivesEnabled(false)
 	logger.Info("shutdown: draining; readiness is 503, requests are still served", "drain", cfg.ShutdownDrain.String())
 	select {
 	case <-time.After(cfg.ShutdownDrain):
@@ -127,6 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("serve during drain: %w", err)
 	}
 
+	srv.SetKeepAlivesEnabled(false)
 	logger.Info("shutdown: closing listener, waiting for in-flight requests", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -146,5 +148,69 @@ func TestRunHelpListsEveryVariable(t *testing.T) {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("help does not mention %s", name)
 		}
+	}
+}
+
+// A load balancer keeps idle connections to a backend and may send on one at any moment until
+// it sees the backend unready. Closing idle connections when the drain starts races with such
+// a request (the client's write meets a closed socket: a reset, a failed POST); during the
+// drain an idle connection must keep serving, each answer asking the client to close it.
+func TestAnIdleKeepAliveConnectionKeepsServingDuringTheDrain(t *testing.T) {
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	env := map[string]string{
+		"PORT": fmt.Sprint(port), "CATALOG_PATH": "catalog.json",
+		"SHUTDOWN_DRAIN": "1s", "SHUTDOWN_TIMEOUT": "2s", "WORKER_TIMEOUT": "2s",
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"api-gateway"}, envFrom(env), &syncBuffer{}) }()
+	waitForReady(t, base+"/readyz", 5*time.Second)
+
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	reader := bufio.NewReader(conn)
+	get := func(path string) (*http.Response, error) {
+		if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: gateway\r\n\r\n", path); err != nil {
+			return nil, err
+		}
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		resp, err := http.ReadResponse(reader, nil)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	if resp, err := get("/v1/modules"); err != nil || resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("before the drain: %v %v (close %v)", err, resp, resp != nil && resp.Close)
+	}
+
+	cancel() // what a SIGTERM does inside run: the drain starts, the connection sits idle
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for {
+		status, _ := getStatus(t, base+"/readyz")
+		if status == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("readiness never turned 503")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // the balancer has not polled yet; its idle connection is reused
+	resp, err := get("/v1/modules")
+	if err != nil {
+		t.Fatalf("a request on an idle keep-alive connection during the drain failed: %v", err)
+	}
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("during the drain: %d, Connection: close %v; want 200 and close", resp.StatusCode, resp.Close)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }

@@ -22,5 +22,18 @@ func (r *Readiness) Draining() bool { return r.draining.Load() }
 func NewServer(logger *slog.Logger, catalog *Catalog, worker *WorkerClient, readiness *Readiness, maxBodyBytes int64, metrics *Metrics) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, catalog, worker, readiness, maxBodyBytes, metrics)
-	return withRequestContext(logger, metrics, mux)
+	return withRequestContext(logger, metrics, closingWhileDraining(readiness, mux))
+}
+
+// closingWhileDraining asks each client to close its connection once the drain has begun, so
+// that clients reconnect elsewhere. Connections stay open until then: closing idle ones at the
+// start of the drain would race with a load balancer that has not yet seen the backend unready
+// and sends on one (its request meets a reset). They close at the end of the drain.
+func closingWhileDraining(readiness *Readiness, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if readiness.Draining() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
