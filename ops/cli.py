@@ -17,7 +17,7 @@ from ops.errors import OpsError
 # In the order `platform --help` lists them.
 COMMANDS: list[str] = [
     "stacks", "preview", "up", "history", "scale", "rollback", "drift", "destroy", "recover",
-    "affected", "preview_comment", "drift_issues",
+    "affected", "preview_comment", "drift_issues", "adopt",
 ]
 
 

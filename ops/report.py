@@ -7,6 +7,7 @@ arrive as "[secret]" and stay so.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Optional
 
@@ -109,18 +110,34 @@ class Report:
                    failed=bool(data.get("failed", False)))
 
 
+# One step of an engine property path: `name`, `[0]`, or `["a.key/with-dots"]`.
+_PATH_PART = re.compile(r'\.?([^.\[\]"]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
+
+
+def path_parts(path: str) -> list[str | int]:
+    """The steps of a property path such as `spec.template.spec.containers[0].image` or
+    `metadata.labels["app.kubernetes.io/name"]` (a quoted key may hold dots)."""
+    parts: list[str | int] = []
+    for name, index, quoted in _PATH_PART.findall(path):
+        if index:
+            parts.append(int(index))
+        elif name:
+            parts.append(name)
+        else:
+            parts.append(re.sub(r"\\(.)", r"\1", quoted))
+    return parts
+
+
 def _lookup(values: Any, path: str) -> Any:
-    """The value at a property path such as `spec.template.spec.containers[0].image`."""
+    """The value at a property path (see path_parts)."""
     current = values
-    for part in path.replace("]", "").replace("[", ".").split("."):
+    for part in path_parts(path):
         if _is_secret_wrapper(current):
             return SECRET
-        if part == "":
-            continue
-        if isinstance(current, dict):
+        if isinstance(part, str) and isinstance(current, dict):
             current = current.get(part)
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
+        elif isinstance(part, int) and isinstance(current, list) and part < len(current):
+            current = current[part]
         else:
             return None
     return SECRET if _is_secret_wrapper(current) else current

@@ -36,6 +36,8 @@ REFUSALS = {
     "a_usage_error": (["drift"], "one of the arguments STACK --all is required"),
     "a_rollback_without_a_version": (["rollback", "api-gateway.staging"],
                                      "the following arguments are required: --to"),
+    "adopt_without_a_terminal_or_yes": (["adopt", "api-gateway.staging"],
+                                        "error: `platform adopt` asks before changing anything: pass --yes"),
 }
 
 

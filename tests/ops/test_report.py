@@ -73,3 +73,13 @@ def test_progress_prints_one_line_per_planned_change_and_the_summary():
     assert lines[0] == "  ~  update   kubernetes:apps/v1:Deployment  api-gateway-deployment"
     assert lines[1].startswith(f"{STACK}: 10 same, 1 update (")
     assert len(lines) == 2
+
+
+def test_a_label_whose_key_holds_dots_shows_its_old_and_new_values():
+    old = {"metadata": {"labels": {"app.kubernetes.io/name": "api-gateway"}}}
+    new = {"metadata": {"labels": {"app.kubernetes.io/name": "api-gateway",
+                                   "app.kubernetes.io/managed-by": "pulumi"}}}
+    (change,) = field_changes(old, new, {'metadata.labels["app.kubernetes.io/managed-by"]': "add"}, [])
+    assert (change.old, change.new) == (None, "pulumi")
+    (change,) = field_changes(new, old, {'metadata.labels["app.kubernetes.io/name"]': "update"}, [])
+    assert (change.old, change.new) == ("api-gateway", "api-gateway")
