@@ -1,0 +1,73 @@
+"""docs/rollouts.md, step by step: each Worker rollout step's stack config, as the document
+writes it, renders under Pulumi's mocks to the traffic split the document promises, as one
+change of one key; the gateway's rollout settings it describes are the ones its stacks render."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from infra.render import Renderer, graph
+from infra.stacks import PROJECT_ROOT
+from tests.conftest import Stack, single, stacks_of_kind
+
+DOCUMENT = PROJECT_ROOT / "docs" / "rollouts.md"
+STEP = re.compile(r"<!-- rollout step: (?P<step>\w+) -->\s*\n```yaml\n(?P<body>.*?)```", re.S)
+WORKER = "ai-worker.staging"
+NEW = "[unknown]"  # the version this update uploads: Cloudflare assigns its id
+DEPLOYMENT = "cloudflare:index/workersDeployment:WorkersDeployment"
+
+
+def steps() -> dict[str, dict]:
+    return {m["step"]: yaml.safe_load(m["body"]) for m in STEP.finditer(DOCUMENT.read_text())}
+
+
+def rendered(config: dict, type_: str) -> dict:
+    """The inputs of the Worker stack's one resource of `type_`, as graph.json holds them."""
+    (resource,) = [r for r in graph(Renderer(overrides={WORKER: config}).run(WORKER))["resources"]
+                   if r["type"] == type_]
+    return resource["inputs"]
+
+
+def split(config: dict) -> list[tuple[str, int]]:
+    versions = rendered(config, DEPLOYMENT)["versions"]
+    return sorted(((v["versionId"], int(v["percentage"])) for v in versions), key=lambda v: -v[1])
+
+
+def test_the_document_has_every_step_once():
+    assert list(steps()) == ["10", "50", "100", "back"]
+
+
+@pytest.mark.parametrize("step", ["10", "50", "100", "back"])
+def test_each_step_is_one_change_of_the_rollout_key(step):
+    assert list(steps()[step]) == ["platform:rollout"]
+
+
+def test_a_rollout_goes_10_then_50_then_100_percent_and_back():
+    configured = steps()
+    stable = configured["10"]["platform:rollout"]["stable_version_id"]
+    assert split(configured["10"]) == [(stable, 90), (NEW, 10)]
+    assert sorted(split(configured["50"])) == sorted([(stable, 50), (NEW, 50)])
+    assert split(configured["100"]) == [(NEW, 100)]
+    assert split(configured["back"]) == [(stable, 100)]
+
+
+def test_a_step_that_changes_only_the_split_keeps_the_version():
+    configured = steps()
+    versions = [rendered(configured[s], "cloudflare:index/workerVersion:WorkerVersion")
+                for s in ("10", "50", "100")]
+    assert versions[0] == versions[1] == versions[2]
+
+
+@pytest.mark.parametrize("stack", stacks_of_kind("go-service"))
+def test_the_gateway_rolls_out_one_pod_at_a_time_within_its_budget(repo_renderer, stack):
+    run = repo_renderer.run(stack)
+    strategy = single(run, "kubernetes:apps/v1:Deployment").inputs["spec"]["strategy"]
+    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    scaling = Stack(stack).configured("scaling")
+    pdb = single(run, "kubernetes:policy/v1:PodDisruptionBudget").inputs["spec"]
+    hpa = single(run, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]
+    assert int(pdb["minAvailable"]) == int(Stack(stack).configured("min_available", 1))
+    assert int(pdb["minAvailable"]) < int(hpa["minReplicas"]) == int(scaling["min_replicas"])
+    assert int(hpa["maxReplicas"]) == int(scaling["max_replicas"])
