@@ -268,26 +268,23 @@ class Cluster:
         response = response[0] if isinstance(response, tuple) else response
         return json.loads(response.data)
 
-    def _plural(self, api_version: str, kind: str) -> tuple[str, bool]:
-        """The resource name of `kind` and whether it is namespaced, from the API's discovery."""
+    def _plural(self, api_version: str, kind: str) -> Optional[tuple[str, bool]]:
+        """The resource name of `kind` and whether it is namespaced, from the API's discovery;
+        None when the cluster does not serve the kind (a CustomResourceDefinition not installed)."""
         if api_version not in self._resources:
             prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
             listed = self._get(prefix) or {}
             self._resources[api_version] = {
                 r["kind"]: (r["name"], bool(r.get("namespaced")))
                 for r in listed.get("resources", []) if "/" not in r["name"]}
-        found = self._resources[api_version].get(kind)
-        if found is None:
-            raise OpsError(f"the cluster of context '{self.context}' serves no {kind} in "
-                           f"{api_version} (is its CustomResourceDefinition installed?)")
-        return found
-
-    def path(self, obj: KubernetesObject) -> str:
-        plural, namespaced = self._plural(obj.api_version, obj.kind)
-        prefix = "/api/v1" if obj.api_version == "v1" else f"/apis/{obj.api_version}"
-        where = f"/namespaces/{obj.namespace}" if namespaced and obj.namespace else ""
-        return f"{prefix}{where}/{plural}/{obj.name}"
+        return self._resources[api_version].get(kind)
 
     def get(self, obj: KubernetesObject) -> Optional[dict[str, Any]]:
-        """The live object, or None when there is none."""
-        return self._get(self.path(obj))
+        """The live object, or None when there is none (nor can be: a kind not served)."""
+        served = self._plural(obj.api_version, obj.kind)
+        if served is None:
+            return None
+        plural, namespaced = served
+        prefix = "/api/v1" if obj.api_version == "v1" else f"/apis/{obj.api_version}"
+        where = f"/namespaces/{obj.namespace}" if namespaced and obj.namespace else ""
+        return self._get(f"{prefix}{where}/{plural}/{obj.name}")

@@ -12,9 +12,8 @@ from __future__ import annotations
 import time
 
 from ops.adopt import Cluster, KubernetesObject, Plan, import_file, trim_imported_inputs
-from ops.commands.scale import preview_summary
 from ops.errors import OpsError
-from ops.operate import can_ask, confirm, policy_packs, preview
+from ops.operate import can_ask, confirm, policy_packs, preview, preview_summary
 from ops.session import Session
 
 

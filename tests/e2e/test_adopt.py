@@ -24,7 +24,10 @@ from tools.cluster.kube import path_for
 NAMESPACE = "adopt-staging"
 GATEWAY = "api-gateway.staging"
 SELECTOR = {"app.kubernetes.io/name": "api-gateway"}
-HAND_MADE = ("ServiceAccount", "ConfigMap", "Secret", "Service", "Deployment")
+# What the team made by hand: (kind, name). The stack registers more (policy, budget, autoscaler,
+# exposure, monitoring): those the next update creates.
+HAND_MADE = {("ServiceAccount", "api-gateway"), ("ConfigMap", "api-gateway-files"),
+             ("Secret", "api-gateway-env"), ("Service", "api-gateway"), ("Deployment", "api-gateway")}
 TEAM_LABELS = {"app.kubernetes.io/name": "api-gateway", "team": "gateway"}
 
 
@@ -60,11 +63,18 @@ def test_a_gateway_deployed_by_hand_is_adopted_without_replacing_anything_or_res
     kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                        "metadata": {"name": NAMESPACE, "labels": {"team": "gateway"}}})
     ws.render("staging", tmp_path / "render")
-    objects = {o["kind"]: o for o in rendered_objects(ws.render(GATEWAY, tmp_path / "render"))}
+    rendered = ws.render(GATEWAY, tmp_path / "render")
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in rendered_objects(rendered)}
+    assert HAND_MADE < set(objects)
     assert all(o["metadata"]["namespace"] == NAMESPACE for o in objects.values())
-    for kind in HAND_MADE:
+    # The stack's name for each object (its URN's last part), from the render's graph.
+    names = {(r["inputs"]["kind"], r["inputs"]["metadata"]["name"]): r["name"]
+             for r in json.loads((rendered / "graph.json").read_text())["resources"]
+             if r["type"].startswith("kubernetes:")}
+    missing = set(objects) - HAND_MADE
+    for kind, name in sorted(HAND_MADE):
         wrong = "a token nobody told the stack" if kind == "Secret" else token
-        obj = by_hand(objects[kind], wrong)
+        obj = by_hand(objects[(kind, name)], wrong)
         kube.create(path_for(obj["apiVersion"], kind, None, NAMESPACE), obj)
     pods = wait_for("the hand-made gateway's two pods", lambda: (
         found if len(found := ready_pods(kube, NAMESPACE, SELECTOR)) == 2 else None))
@@ -80,12 +90,11 @@ def test_a_gateway_deployed_by_hand_is_adopted_without_replacing_anything_or_res
 
     # A dry run lists what it found and changes nothing.
     listed = ws.platform("adopt", GATEWAY, "--dry-run").stdout
-    for kind in HAND_MADE:
-        name = objects[kind]["metadata"]["name"]
-        assert f"found   {kind} {NAMESPACE}/{name}" in listed, listed
-    for kind in ("NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
-        assert f"missing {kind} {NAMESPACE}/api-gateway" in listed, listed
-    assert "5 object(s) to adopt, 3 the next update creates" in listed
+    for kind, name in HAND_MADE:
+        assert f"found   {kind} {NAMESPACE}/{name} -> {names[(kind, name)]}" in listed, listed
+    for kind, name in missing:
+        assert f"missing {kind} {NAMESPACE}/{name} -> {names[(kind, name)]}" in listed, listed
+    assert f"5 object(s) to adopt, {len(missing)} the next update creates" in listed
     assert stack_resources(ws, GATEWAY) == []
 
     # A Secret holding another value than the stack's would be replaced: refused and undone.
@@ -104,20 +113,18 @@ def test_a_gateway_deployed_by_hand_is_adopted_without_replacing_anything_or_res
     FIGURES["platform adopt api-gateway.staging"] = f"{time.monotonic() - started:.1f}s (5 objects)"
     assert "adopted 5 object(s)" in adopted, adopted
     urns = {r["urn"].rsplit("::", 1)[-1] for r in stack_resources(ws, GATEWAY)}
-    assert {"api-gateway-service-account", "api-gateway-files", "api-gateway-env",
-            "api-gateway-service", "api-gateway-deployment", "api-gateway"} <= urns
+    assert {names[key] for key in HAND_MADE} | {"api-gateway"} <= urns
 
-    # What the next update does: no replacement; the three missing objects created; the
-    # adopted ones updated in their metadata only, the pod template untouched.
+    # What the next update does: no replacement; the missing objects created; the adopted
+    # ones updated in their metadata only, the pod template untouched.
     plan = json.loads(ws.platform("preview", GATEWAY, "--json").stdout)
     assert not plan["failed"], plan["errors"]
     steps = {s["name"]: s for s in plan["steps"]}
     assert not [s for s in plan["steps"] if s["replaces"]], plan["steps"]
     assert {n for n, s in steps.items() if s["op"] == "create" and "kubernetes:" in s["type"]} == {
-        "api-gateway-network-policy", "api-gateway-pdb", "api-gateway-hpa"}
+        names[key] for key in missing}
     updated = {n: [f["path"] for f in s["fields"]] for n, s in steps.items() if s["op"] == "update"}
-    assert set(updated) <= {"api-gateway-service-account", "api-gateway-files", "api-gateway-env",
-                            "api-gateway-service", "api-gateway-deployment"}, updated
+    assert set(updated) <= {names[key] for key in HAND_MADE}, updated
     assert "api-gateway-deployment" in updated
     assert all(path.startswith("metadata.") for paths in updated.values() for path in paths), updated
 
@@ -130,10 +137,8 @@ def test_a_gateway_deployed_by_hand_is_adopted_without_replacing_anything_or_res
     deployment = kube.get(path_for("apps/v1", "Deployment", "api-gateway", NAMESPACE))["metadata"]
     assert deployment["labels"]["app.kubernetes.io/managed-by"] == "pulumi"
     assert deployment["labels"]["team"] == "gateway"
-    for kind in ("NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
-        api = {"NetworkPolicy": "networking.k8s.io/v1", "PodDisruptionBudget": "policy/v1",
-               "HorizontalPodAutoscaler": "autoscaling/v2"}[kind]
-        assert kube.exists(path_for(api, kind, "api-gateway", NAMESPACE))
+    for kind, name in missing:
+        assert kube.exists(path_for(objects[(kind, name)]["apiVersion"], kind, name, NAMESPACE))
     assert ws.pulumi("preview", "--expect-no-changes", "-s", GATEWAY, check=False).returncode == 0
 
     # The stacks own their objects now: destroying them removes them.
