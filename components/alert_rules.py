@@ -25,6 +25,7 @@ STANDARD_ALERTS = [alert for alert, *_ in BURN_RATE_ALERTS] + [
     "LatencyP99AboveTarget", "CircuitBreakerOpen", "PodsCrashLooping", "HpaAtMaxReplicas",
     "PdbTooFewHealthyPods", "RolloutStuck"]
 BREAKER_OPEN = 2  # gateway_circuit_breaker_state: 0 closed, 1 half-open, 2 open
+ERRORS = 'code=~"5.."'  # answers the service failed (4xx are the caller's)
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,14 @@ class _Rules:
         self.runbooks_url = runbooks_url.rstrip("/")
         self.custom = custom
         self.budget = spec.error_budget
-        self.service = "{" + spec.selector()
-        self.user_routes = "," + spec.user_routes if spec.user_routes else ""
+
+    def own(self, metric: str, *matchers: str, users: bool = False) -> str:
+        """The service's own series of `metric`, narrowed by `matchers`; `users`: leaving out
+        the probe and metrics routes."""
+        parts = [self.spec.selector(), *matchers]
+        if users and self.spec.user_routes:
+            parts.append(self.spec.user_routes)
+        return f"{metric}{{{','.join(parts)}}}"
 
     def error_ratio(self, window: str) -> str:
         return f"job:{self.spec.metric_prefix}_http_request_errors:ratio_rate{window}"
@@ -66,18 +73,16 @@ class _Rules:
                           for window in (long, short)}, key=_seconds)
         rules: list[dict[str, Any]] = [
             {"record": self.error_ratio(window),
-             "expr": (f'sum by (namespace, job) (rate({requests}{self.service},code=~"5.."'
-                      f'{self.user_routes}}}[{window}]))\n/\n'
-                      f"sum by (namespace, job) (rate({requests}{self.service}"
-                      f"{self.user_routes}}}[{window}]))")}
+             "expr": (f"sum by (namespace, job) (rate({self.own(requests, ERRORS, users=True)}"
+                      f"[{window}]))\n/\n"
+                      f"sum by (namespace, job) (rate({self.own(requests, users=True)}[{window}]))")}
             for window in windows]
         for alert, rate, long, short, for_, severity in BURN_RATE_ALERTS:
             threshold = number(rate * self.budget)
-            selector = self.service + "}"
             rules.append(self.alert(
                 alert,
-                f"{self.error_ratio(long)}{selector} > {threshold}\nand\n"
-                f"{self.error_ratio(short)}{selector} > {threshold}",
+                f"{self.own(self.error_ratio(long))} > {threshold}\nand\n"
+                f"{self.own(self.error_ratio(short))} > {threshold}",
                 for_, severity,
                 f"{self.spec.service} is spending its {number(self.spec.availability)}% "
                 f"availability error budget {number(rate)}x as fast as it accrues "
@@ -86,7 +91,7 @@ class _Rules:
         rules.append(self.alert(
             "LatencyP99AboveTarget",
             f"histogram_quantile(0.99, sum by (namespace, job, le) "
-            f"(rate({latency}{self.service}{self.user_routes}}}[5m])))\n"
+            f"(rate({self.own(latency, users=True)}[5m])))\n"
             f"> {number(self.spec.latency_p99_seconds)}",
             "10m", "warning",
             f"{self.spec.service} answers 1 request in 100 slower than its "
@@ -99,7 +104,7 @@ class _Rules:
         state = f"{self.spec.metric_prefix}_circuit_breaker_state"
         return {"name": f"{self.spec.service}.dependencies", "rules": [self.alert(
             "CircuitBreakerOpen",
-            f"max by (namespace, job) ({state}{self.service}}}) == {BREAKER_OPEN}",
+            f"max by (namespace, job) ({self.own(state)}) == {BREAKER_OPEN}",
             "5m", "warning",
             f"{self.spec.service} has stopped calling a dependency: its circuit breaker is open")]}
 
