@@ -24,14 +24,10 @@ def run(args) -> int:
     session = Session.from_args(args)
     info = session.stack(args.stack)
     packs = policy_packs(session, args.policy_pack, args.no_policy)
-    # The Automation API's up skips the preview, and the pack's stack validations (quota,
-    # network policy, zone) judge the complete plan: without a preview first they would report
-    # a violation only after it was applied. So a policy pack always gets its preview.
-    if packs or not args.yes:
+    if not args.yes:
         plan = preview(session, info, refresh=args.refresh, packs=packs)
         if plan.failed:
             raise OpsError(f"preview of '{info.name}' failed:\n" + "\n".join(plan.errors))
-    if not args.yes:
         if not plan.has_changes:
             session.err.write(f"{info.name}: no changes\n")
         confirm(session, f"update stack '{info.name}'?", yes=False)
