@@ -312,8 +312,15 @@ def test_of_two_concurrent_updates_of_one_stack_one_is_refused_and_nothing_is_lo
     count = len(op.history(SERVICE))
     op.ws.pulumi("config", "set", "--path", "-s", SERVICE, "platform:env.LOG_LEVEL", "info")
     first = _start(op, "up", SERVICE, "--yes")
-    wait_for("the first update to take the lock", lambda: _cli_of(first) and _locked(op, SERVICE), timeout=60)
-    second = op.platform("up", SERVICE, "--yes", check=False)
+    cli = wait_for("the first update to take the lock", lambda: _locked(op, SERVICE) and _cli_of(first),
+                   timeout=60, interval=0.1)
+    # Hold the first update where it is (lock taken, changes under way) while the second
+    # tries, so that the two overlap whatever the machine's speed.
+    os.kill(cli, signal.SIGSTOP)
+    try:
+        second = op.platform("up", SERVICE, "--yes", check=False)
+    finally:
+        os.kill(cli, signal.SIGCONT)
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, out + err
     assert second.returncode == 1, second.stdout + second.stderr
