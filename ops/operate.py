@@ -47,8 +47,15 @@ def preview(session: Session, info: StackInfo, *, refresh: bool = False,
     """The engine's plan for `info` (the report holds its errors when it failed)."""
     session.require_environment(info)
     stack = session.engine.select(info.name, create=True)
-    builder = ReportBuilder(info.name)
-    progress = Progress(session.err, info.name, preview=True)
+    return _preview(session, stack, refresh=refresh, config_file=config_file, packs=packs,
+                    quiet=quiet, expect_no_changes=expect_no_changes)
+
+
+def _preview(session: Session, stack: auto.Stack, *, refresh: bool = False,
+             config_file: Optional[Path] = None, packs: Optional[list[str]] = None,
+             quiet: bool = False, expect_no_changes: bool = False) -> Report:
+    builder = ReportBuilder(stack.name)
+    progress = Progress(session.err, stack.name, preview=True)
     try:
         stack.preview(on_event=_events(builder) if quiet else _events(builder, progress),
                       refresh=refresh or None, policy_packs=packs or None,
@@ -61,14 +68,33 @@ def preview(session: Session, info: StackInfo, *, refresh: bool = False,
     return builder.report
 
 
+def refusal(report: Report) -> str:
+    """Why a preview stopped a change: the mandatory policy violations, else the errors."""
+    violations = [f"  - {p.pack}/{p.policy}: {p.message}" for p in report.policies
+                  if p.level == "mandatory"]
+    return "\n".join(violations or [f"  {e}" for e in report.errors])
+
+
 def update(session: Session, info: StackInfo, *, refresh: bool = False,
-           packs: Optional[list[str]] = None, message: Optional[str] = None) -> dict:
-    """`up` of one stack with progress lines; returns its outputs, secrets masked."""
+           packs: Optional[list[str]] = None, message: Optional[str] = None,
+           previewed: bool = False) -> dict:
+    """`up` of one stack with progress lines; returns its outputs, secrets masked.
+
+    With a policy pack, the change is previewed with it first (unless the caller just did,
+    `previewed`): the Automation API's `up` skips the preview, and a pack's stack validations
+    (quota, network policy, zone) judge the complete plan, so without one they would report a
+    violation only after it was applied.
+    """
     session.require_environment(info)
     stack = session.engine.select(info.name, create=True)
     # Pending operations an update itself reports (and refuses when it must); a lock it would
     # only name after starting, so say so first, with what to do.
     session.require_unlocked(stack)
+    if packs and not previewed:
+        plan = _preview(session, stack, refresh=refresh, packs=packs, quiet=True)
+        if plan.failed:
+            raise OpsError(f"stack '{info.name}': the preview stopped the update, nothing was "
+                           f"applied:\n{refusal(plan)}")
     progress = Progress(session.err, info.name, preview=False)
     with session.engine.errors(info.name):
         result = stack.up(on_event=progress, refresh=refresh or None, policy_packs=packs or None,
@@ -128,7 +154,7 @@ def apply_stack_file(session: Session, info: StackInfo, stack_file: StackFile, *
         confirm(session, question, yes=False)
     stack_file.write()
     try:
-        return update(session, info, packs=packs, message=message)
+        return update(session, info, packs=packs, message=message, previewed=not yes)
     except BaseException:
         stack_file.path.write_text(stack_file.original)
         session.err.write(f"{stack_file.path.name} is left as it was\n")

@@ -31,7 +31,8 @@ def run(args) -> int:
         if not plan.has_changes:
             session.err.write(f"{info.name}: no changes\n")
         confirm(session, f"update stack '{info.name}'?", yes=False)
-    outputs = update(session, info, refresh=args.refresh, packs=packs, message=args.message)
+    outputs = update(session, info, refresh=args.refresh, packs=packs, message=args.message,
+                     previewed=not args.yes)
     if args.json:
         session.print_json(outputs)
     else:

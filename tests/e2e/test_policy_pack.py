@@ -74,6 +74,24 @@ def test_a_change_beyond_the_environment_quota_is_stopped_by_preview_and_up(ws: 
     assert live["spec"]["maxReplicas"] == 4
 
 
+def test_platform_up_yes_stops_a_violating_change_before_applying_it(ws: Workspace,
+                                                                      cluster: Cluster):
+    # `platform up --yes` (CI's path) drives the Automation API, whose up skips the preview;
+    # the pack's stack validations must still stop the change before anything is applied.
+    ws.pulumi("config", "set", "--path", "-s", STACK, "platform:scaling.max_replicas", "50")
+    try:
+        result = ws.platform("up", STACK, "--yes", check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, f"`platform up --yes` went through:\n{output}"
+        assert QUOTA_MESSAGE in output, output
+        assert "Traceback" not in output, output
+    finally:
+        ws.pulumi("config", "set", "--path", "-s", STACK, "platform:scaling.max_replicas", "4")
+    live = cluster.client().get(path_for("autoscaling/v2", "HorizontalPodAutoscaler",
+                                         "api-gateway", NAMESPACE))
+    assert live["spec"]["maxReplicas"] == 4
+
+
 def test_no_secret_reaches_the_state_in_plain_text(ws: Workspace):
     secrets = ws.secret_values[STACK]
     exported = json.dumps(ws.export(STACK))
