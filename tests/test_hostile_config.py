@@ -1,4 +1,4 @@
-"""Hostile config: every stack file of the repository, mutated (wrong types, missing and unknown
+"""Hostile config: every stack file of the repository and of the minimal fixture project, mutated (wrong types, missing and unknown
 keys, out-of-range and huge numbers, hostile strings in names, routes, labels and paths, YAML
 anchors, duplicate keys and tags), either renders a valid graph or stops with one clear config
 error naming the stack and listing its problems: never a traceback, never a partial render.
@@ -25,7 +25,7 @@ from infra.mock_engine import STACK_REFERENCE, StackRun, run_stack
 from infra.render import Renderer, object_files, write_stack
 from infra.stack_files import read_stack_config
 from infra.stacks import PROJECT_ROOT, stack_file
-from tests.conftest import ALL_STACKS
+from tests.conftest import STACKS, Stack
 
 EXAMPLES_PER_STACK = 12
 KUBERNETES_VERSION = (PROJECT_ROOT / "tools" / "kubernetes-version").read_text().strip()
@@ -91,18 +91,18 @@ def mutated(draw, config: dict) -> dict:
 
 
 class Project:
-    """A copy of the project's stack files in a scratch folder, one stack file rewritten."""
+    """A copy of a project's stack files in a scratch folder, one stack file rewritten."""
 
-    def __init__(self, root: Path):
-        self.root = root
-        for path in [PROJECT_ROOT / "Pulumi.yaml", *PROJECT_ROOT.glob("Pulumi.*.yaml")]:
+    def __init__(self, root: Path, source: Path = PROJECT_ROOT):
+        self.root, self.source = root, source
+        for path in [source / "Pulumi.yaml", *source.glob("Pulumi.*.yaml")]:
             shutil.copy2(path, root / path.name)
 
     def write(self, stack: str, text: str) -> None:
         stack_file(stack, self.root).write_text(text)
 
     def restore(self, stack: str) -> None:
-        shutil.copy2(stack_file(stack), stack_file(stack, self.root))
+        shutil.copy2(stack_file(stack, self.source), stack_file(stack, self.root))
 
 
 def outcome(project: Project, stack: str,
@@ -145,21 +145,31 @@ def assert_renders_or_stops_cleanly(run: StackRun, error: PlatformError | None,
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Project:
-    return Project(tmp_path_factory.mktemp("hostile"))
+def projects(tmp_path_factory) -> dict[Path, Project]:
+    """A scratch copy of each project, by the project's root."""
+    return {root: Project(tmp_path_factory.mktemp(f"hostile-{root.name}"), root)
+            for root in {s.root for s in STACKS}}
 
 
-@pytest.mark.parametrize("stack", ALL_STACKS)
-def test_a_mutated_stack_file_renders_or_stops_with_one_clear_error(project, repo_renderer,
-                                                                   stack):
-    original = yaml.safe_load(stack_file(stack).read_text())
+@pytest.fixture(scope="module")
+def project(projects) -> Project:
+    return projects[PROJECT_ROOT]
+
+
+@pytest.mark.parametrize("target", STACKS, ids=str)
+def test_a_mutated_stack_file_renders_or_stops_with_one_clear_error(projects, renderers,
+                                                                   target: Stack):
+    # The mutated stack reads its environment as that project has it.
+    project, stack = projects[target.root], target.name
+    original = yaml.safe_load(target.file.read_text())
 
     @settings(max_examples=EXAMPLES_PER_STACK, derandomize=True, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(config=mutated(original["config"]))
     def check(config):
         project.write(stack, yaml.safe_dump({**original, "config": config}, allow_unicode=True))
-        assert_renders_or_stops_cleanly(*outcome(project, stack, repo_renderer), stack)
+        assert_renders_or_stops_cleanly(*outcome(project, stack, renderers.of(target.root)),
+                                        stack)
 
     try:
         check()
