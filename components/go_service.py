@@ -100,6 +100,9 @@ class GoServiceArgs:
     callers: Sequence[Caller] = ()
     peers: Sequence[Peer] = ()
     automount_service_account_token: bool = False
+    service_type: str = "ClusterIP"
+    # Who may reach a NodePort or LoadBalancer Service from outside the cluster.
+    service_source_ranges: Sequence[str] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -197,10 +200,16 @@ class GoService(pulumi.ComponentResource):
                 spec=pod_spec)),
             opts=child)
 
+        outside = args.service_type != "ClusterIP"
         service = Service(f"{name}-service", metadata=meta(), spec=ServiceSpecArgs(
-            type="ClusterIP", selector=selector,
+            type=args.service_type, selector=selector,
             ports=[ServicePortArgs(name="http", port=args.port, target_port="http",
-                                   protocol="TCP")]),
+                                   protocol="TCP")],
+            # `Local` keeps the client's address, so the NetworkPolicy's ipBlocks judge the
+            # real source rather than a node's.
+            external_traffic_policy="Local" if outside else None,
+            load_balancer_source_ranges=(list(args.service_source_ranges)
+                                         if args.service_type == "LoadBalancer" else None)),
             opts=child)
 
         NetworkPolicy(f"{name}-network-policy", metadata=meta(), spec=NetworkPolicySpecArgs(
@@ -264,13 +273,15 @@ class GoService(pulumi.ComponentResource):
     @staticmethod
     def _ingress_rules(args: GoServiceArgs) -> list[NetworkPolicyIngressRuleArgs]:
         # An ingress rule with an empty `from` admits every source, so no callers means no rule.
-        if not args.callers:
-            return []
         peers = [NetworkPolicyPeerArgs(
             namespace_selector=LabelSelectorArgs(
                 match_labels={"kubernetes.io/metadata.name": caller.namespace}),
             pod_selector=LabelSelectorArgs(match_labels=dict(caller.pod_labels)))
             for caller in args.callers]
+        peers += [NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr=block))
+                  for block in args.service_source_ranges]
+        if not peers:
+            return []
         return [NetworkPolicyIngressRuleArgs(
             from_=peers, ports=[NetworkPolicyPortArgs(protocol="TCP", port=args.port)])]
 

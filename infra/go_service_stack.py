@@ -87,6 +87,8 @@ async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
         peers=[Peer(ports=p.ports, namespace=p.namespace, pod_labels=p.pod_labels, cidr=p.cidr,
                     except_cidrs=p.except_cidrs) for p in config.peers],
         automount_service_account_token=config.service_account_token,
+        service_type=config.service_type,
+        service_source_ranges=config.service_source_ranges,
         label_domain=environment.label_domain,
         labels=labels)
     service = GoService(name, args, opts=pulumi.ResourceOptions(providers=providers))

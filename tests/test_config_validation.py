@@ -109,6 +109,18 @@ GATEWAY_RULES = {
                              "peers[0].cidr", "is not a CIDR block"),
     "peers_name_their_ports": ({"peers": [{"cidr": "0.0.0.0/0", "ports": []}]},
                                "peers[0].ports", "at least 1 item"),
+    "service_types_are_kubernetes_s": ({"service_type": "ExternalName"}, "service_type",
+                                       "Input should be 'ClusterIP', 'NodePort' or "
+                                       "'LoadBalancer'"),
+    "an_outside_service_names_who_may_reach_it": (
+        {"service_type": "LoadBalancer"}, "service_source_ranges",
+        "must name the address blocks that may reach a LoadBalancer Service"),
+    "source_ranges_are_cidrs": (
+        {"service_type": "NodePort", "service_source_ranges": ["203.0.113.7/24"]},
+        "service_source_ranges", "'203.0.113.7/24' is not a CIDR block"),
+    "source_ranges_need_an_outside_service": (
+        {"service_source_ranges": ["203.0.113.0/24"]}, "service_source_ranges",
+        "applies only when service_type is NodePort or LoadBalancer"),
     "secrets_must_be_pulumi_secrets": ({"secret_env": {"WORKER_API_TOKEN": "plain-text"}},
                                        "secret_env", "holds secrets in plain text"),
     "secrets_must_not_be_missing": ({"secret_env": {"WORKER_API_TOKEN": {"secure": ""}}},

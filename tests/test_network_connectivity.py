@@ -1,8 +1,9 @@
 """The network policies, proven offline: network-config-analyzer computes each environment's
 connectivity from the rendered NetworkPolicies (the local cluster enforces none), and it must
-equal the call graph the stack configs declare: callers in on the service port, peers out on
-theirs, DNS for every pod, and nothing else. Proven for the repository's environments as they
-are, for the minimal fixture project's, and with a second service added to an environment."""
+equal the call graph the stack configs declare: callers (and, for a NodePort or LoadBalancer
+Service, its source ranges) in on the service port, peers out on theirs, DNS for every pod, and
+nothing else. Proven for the repository's environments as they are, for the minimal fixture
+project's, with a second service added to an environment, and with a service opened outside."""
 from __future__ import annotations
 
 import pytest
@@ -39,6 +40,9 @@ class DeclaredEnvironment(Environment):
                     if src.matches(caller["namespace"], caller.get("pod_labels") or {}) and (
                             not inside_needs_peer or self._peers_with(by_name.get(src.name), service)):
                         allow(src, service, "TCP", port)
+            for block in config.get("service_source_ranges", []):
+                for span in ranges(block, []):
+                    allow(span, service, "TCP", port)
             for peer in config.get("peers", []):
                 for port in peer["ports"]:
                     if peer.get("cidr"):
@@ -97,3 +101,20 @@ def test_a_second_service_in_the_environment_is_reached_only_by_its_declared_cal
     assert not [edge for edge in analysed if edge[1] == f"{namespace}/billing"
                 and edge[0] != f"{namespace}/api-gateway" and not edge[0].startswith(prometheus)], \
         "billing admits an undeclared caller"
+
+
+def test_a_service_opened_outside_is_reached_from_its_source_ranges_only(tmp_path):
+    stack = "api-gateway.staging"
+    outside = {"service_type": "LoadBalancer",
+               "service_source_ranges": ["203.0.113.0/24", "198.51.100.16/28"]}
+    environment = DeclaredEnvironment("staging", [
+        (Renderer(overrides={stack: {f"platform:{k}": v for k, v in outside.items()}}),
+         stack, outside)])
+    analysed = environment.analysed(tmp_path)
+    assert analysed == environment.declared()
+    namespace = Renderer().run("staging").outputs["namespace"]
+    port = str(config_of(stack, {}).get("port", 8080))
+    from_outside = {src: conns for (src, dst), conns in analysed.items()
+                    if dst == f"{namespace}/api-gateway" and src[0].isdigit()}
+    assert from_outside == {"203.0.113.0-203.0.113.255": {("TCP", port)},
+                            "198.51.100.16-198.51.100.31": {("TCP", port)}}

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 
+import kubernetes_validate
 import pytest
 
 from infra.mock_engine import unwrap_secrets
 from infra.render import Renderer, normalize
 
-from tests.conftest import single, stacks_of_kind
+from infra.stacks import PROJECT_ROOT
+from policy.pack import POLICIES
+from tests.conftest import single, stacks_of, stacks_of_kind
+from tests.policy.engine_view import pack_violations, stack_resources
 
 GO_STACKS = stacks_of_kind("go-service")
 WORKER_STACKS = stacks_of_kind("cloudflare-worker")
@@ -29,7 +33,8 @@ def inputs(run, type_) -> dict:
 
 
 def admitted(run) -> list[dict]:
-    return [peer for rule in inputs(run, POLICY)["spec"]["ingress"] for peer in rule["from"]]
+    return [peer for rule in inputs(run, POLICY)["spec"].get("ingress") or []
+            for peer in rule["from"]]
 
 
 def controller_peer(namespace: str, labels: dict) -> dict:
@@ -155,3 +160,44 @@ def test_the_worker_gateway_url_follows_the_environments_base_domain():
 def test_a_url_binding_may_not_repeat_a_plain_binding(failing_run):
     error, _ = failing_run("ai-worker.staging", vars={"GATEWAY_URL": "https://x.example.com"})
     assert ("platform:url_vars", "binding 'GATEWAY_URL' is also declared in vars") in error.problems
+
+
+KUBERNETES_VERSION = (PROJECT_ROOT / "tools" / "kubernetes-version").read_text().strip()
+SOURCE_RANGES = ["203.0.113.0/24", "2001:db8::/32"]
+
+
+@pytest.mark.parametrize("stack", stacks_of("go-service"), ids=str)
+def test_a_service_is_cluster_ip_and_admits_no_address_block_by_default(renderers, stack):
+    run = renderers.run(stack)
+    spec = inputs(run, SERVICE)["spec"]
+    assert spec["type"] == "ClusterIP"
+    assert "externalTrafficPolicy" not in spec and "loadBalancerSourceRanges" not in spec
+    assert not [peer for peer in admitted(run) if "ipBlock" in peer]
+
+
+@pytest.mark.parametrize("service_type", ["NodePort", "LoadBalancer"])
+@pytest.mark.parametrize("stack", stacks_of("go-service"), ids=str)
+def test_a_service_reached_from_outside_admits_exactly_its_source_ranges(
+        run_stack_with, monkeypatch, stack, service_type):
+    run = run_stack_with(stack, service_type=service_type, service_source_ranges=SOURCE_RANGES)
+    service, policy = inputs(run, SERVICE), inputs(run, POLICY)
+    assert service["spec"]["type"] == service_type
+    # The client's own address reaches the pod, so the ipBlocks below judge the real source.
+    assert service["spec"]["externalTrafficPolicy"] == "Local"
+    assert service["spec"].get("loadBalancerSourceRanges") == (
+        SOURCE_RANGES if service_type == "LoadBalancer" else None)
+    port = service["spec"]["ports"][0]["port"]
+    outside = [(rule["ports"], peer["ipBlock"]) for rule in policy["spec"]["ingress"]
+               for peer in rule["from"] if "ipBlock" in peer]
+    assert outside == [([{"protocol": "TCP", "port": port}], {"cidr": block})
+                       for block in SOURCE_RANGES]
+    for document in (service, policy):
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    # The policy pack's ClusterIP rule reads the same key: the stack asked for this type.
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(
+        {"platform:service_type": service_type,
+         "platform:service_source_ranges": json.dumps(SOURCE_RANGES)}))
+    assert pack_violations(POLICIES, stack_resources(run)) == []
+    monkeypatch.delenv("PULUMI_CONFIG")
+    assert [v for v in pack_violations(POLICIES, stack_resources(run))
+            if "platform:service_type" in v] != []

@@ -126,6 +126,14 @@ class Caller(ConfigModel):
         default_factory=dict, description="labels of the calling pods (empty: every pod there)")
 
 
+def _check_cidrs(key: str, blocks: list[str]) -> None:
+    for block in blocks:
+        try:
+            ipaddress.ip_network(block)
+        except ValueError:
+            raise InvalidKey(key, f"'{block}' is not a CIDR block") from None
+
+
 class Peer(ConfigModel):
     """A destination the service's pods may reach (besides DNS)."""
 
@@ -141,13 +149,8 @@ class Peer(ConfigModel):
     def _one_kind(self) -> "Peer":
         if (self.namespace is None) == (self.cidr is None):
             raise InvalidKey("namespace", "set exactly one of namespace or cidr")
-        for key, blocks in (("cidr", [self.cidr] if self.cidr else []),
-                            ("except_cidrs", self.except_cidrs)):
-            for block in blocks:
-                try:
-                    ipaddress.ip_network(block)
-                except ValueError:
-                    raise InvalidKey(key, f"'{block}' is not a CIDR block") from None
+        _check_cidrs("cidr", [self.cidr] if self.cidr else [])
+        _check_cidrs("except_cidrs", self.except_cidrs)
         if self.except_cidrs and self.cidr is None:
             raise InvalidKey("except_cidrs", "only valid with cidr")
         return self
@@ -251,6 +254,12 @@ class GoServiceConfig(ConfigModel):
     peers: list[Peer] = Field(default_factory=list, description="what the pods may reach besides DNS")
     service_account_token: bool = Field(False, description="mount a service-account token")
     expose: Expose | None = Field(None, description="public host and path (an Ingress)")
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        "ClusterIP", description="the Service's type: NodePort or LoadBalancer reach the pods "
+                                 "from outside the cluster, from service_source_ranges only")
+    service_source_ranges: list[str] = Field(
+        default_factory=list, description="address blocks that may reach a NodePort or "
+                                          "LoadBalancer Service (its NetworkPolicy admits them)")
     slo: Slo = Field(default_factory=Slo)
     monitoring: ServiceMonitoring = Field(default_factory=ServiceMonitoring)
 
@@ -267,6 +276,14 @@ class GoServiceConfig(ConfigModel):
         for name in set(self.env) & {f"{secret}_FILE" for secret in self.secret_env}:
             raise InvalidKey(f"env.{name}", f"is set by the platform (the path of secret_env."
                                             f"{name[:-len('_FILE')]}'s file)")
+        _check_cidrs("service_source_ranges", self.service_source_ranges)
+        if self.service_type != "ClusterIP" and not self.service_source_ranges:
+            raise InvalidKey("service_source_ranges",
+                             f"must name the address blocks that may reach a {self.service_type} "
+                             "Service (e.g. 203.0.113.0/24): its NetworkPolicy admits no one else")
+        if self.service_type == "ClusterIP" and self.service_source_ranges:
+            raise InvalidKey("service_source_ranges", "applies only when service_type is NodePort "
+                                                      "or LoadBalancer")
         if self.expose and _covers(self.expose.path, self.monitoring.metrics_path):
             raise InvalidKey("expose.path", f"{self.expose.path} would publish the metrics path "
                                             f"{self.monitoring.metrics_path} through the ingress "
