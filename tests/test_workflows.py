@@ -84,6 +84,25 @@ def test_every_workflow_and_action_matches_github_schema(schema, files):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_dependabot_config_matches_its_schema():
+    result = subprocess.run([str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.dependabot",
+                             str(REPO_ROOT / ".github" / "dependabot.yml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_every_outside_action_is_pinned_to_a_commit_with_its_release_named(path):
+    # A tag can be moved to other code; a commit cannot. The comment names the release the SHA
+    # is, which is what Dependabot updates (.github/dependabot.yml).
+    uses = [line.split("uses:", 1)[1].strip()
+            for line in path.read_text().splitlines() if re.match(r"^\s*-?\s*uses:", line)]
+    outside = [u for u in uses if not u.startswith("./")]
+    assert all(PINNED.match(u) for u in outside), [u for u in outside if not PINNED.match(u)]
+
+
 # -- what the workflows promise ------------------------------------------------------------------
 
 
