@@ -37,7 +37,7 @@ from pulumi_kubernetes.networking.v1 import (IPBlockArgs, NetworkPolicy,
                                              NetworkPolicySpecArgs)
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
 
-from components.kubernetes_objects import FORCE_APPLY, MANAGED_BY
+from components.kubernetes_objects import service_labels, service_metadata
 
 NONROOT_UID = 65532  # the distroless "nonroot" user
 # Each secret_env value is a file here, named after its variable; <NAME>_FILE holds its path.
@@ -121,11 +121,10 @@ class GoService(pulumi.ComponentResource):
         super().__init__("platform:go_service:GoService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         selector = {"app.kubernetes.io/name": name}
-        labels = {**selector, **MANAGED_BY, **args.labels}
+        labels = service_labels(name, args.labels)
 
-        def meta(object_name: str = name, **extra) -> ObjectMetaArgs:
-            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels,
-                                  annotations=FORCE_APPLY, **extra)
+        def meta(object_name: str = name) -> ObjectMetaArgs:
+            return service_metadata(name, args.namespace, args.labels, object_name)
 
         image = self._image(name, args.image, child)
         service_account = ServiceAccount(

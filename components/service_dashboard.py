@@ -17,9 +17,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import GraphThresholdsStyleMode
 from grafana_foundation_sdk.models.dashboard import Threshold, ThresholdsMode
 from pulumi_kubernetes.core.v1 import ConfigMap
-from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
-from components.kubernetes_objects import FORCE_APPLY, MANAGED_BY
+from components.kubernetes_objects import service_metadata
 from components.service_signals import ServiceSignals, number
 
 RATE = "$__rate_interval"  # Grafana's window: at least four scrape intervals
@@ -116,8 +115,7 @@ class ServiceDashboard(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("platform:service_dashboard:ServiceDashboard", name, None, opts)
         document = json.dumps(dashboard_json(args.signals), indent=2, sort_keys=True) + "\n"
-        ConfigMap(f"{name}-dashboard", metadata=ObjectMetaArgs(
-            name=f"{name}-dashboard", namespace=args.namespace, annotations=FORCE_APPLY,
-            labels={"app.kubernetes.io/name": name, **MANAGED_BY, **args.labels}),
+        ConfigMap(f"{name}-dashboard", metadata=service_metadata(
+            name, args.namespace, args.labels, object_name=f"{name}-dashboard"),
             data={f"{name}.json": document}, opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({})

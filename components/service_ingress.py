@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 import pulumi
-from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.networking.v1 import (HTTPIngressPathArgs, HTTPIngressRuleValueArgs,
                                              Ingress, IngressBackendArgs, IngressRuleArgs,
                                              IngressServiceBackendArgs, IngressSpecArgs,
                                              IngressTLSArgs, ServiceBackendPortArgs)
 
-from components.kubernetes_objects import FORCE_APPLY, MANAGED_BY
+from components.kubernetes_objects import service_metadata
 
 # cert-manager's ingress-shim issues a certificate into spec.tls[].secretName when it sees this.
 CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
@@ -47,12 +46,10 @@ class ServiceIngress(pulumi.ComponentResource):
         super().__init__("platform:service_ingress:ServiceIngress", name, None, opts)
         if (args.tls_secret is None) == (args.cluster_issuer is None):
             raise ValueError("ServiceIngress needs exactly one of tls_secret or cluster_issuer")
-        annotations = dict(FORCE_APPLY)
-        if args.cluster_issuer:
-            annotations[CLUSTER_ISSUER_ANNOTATION] = args.cluster_issuer
-        Ingress(f"{name}-ingress", metadata=ObjectMetaArgs(
-            name=name, namespace=args.namespace, annotations=annotations,
-            labels={"app.kubernetes.io/name": name, **MANAGED_BY, **args.labels}),
+        annotations = ({CLUSTER_ISSUER_ANNOTATION: args.cluster_issuer}
+                       if args.cluster_issuer else None)
+        Ingress(f"{name}-ingress", metadata=service_metadata(
+            name, args.namespace, args.labels, annotations=annotations),
             spec=IngressSpecArgs(
                 ingress_class_name=args.ingress_class,
                 tls=[IngressTLSArgs(hosts=[args.host],

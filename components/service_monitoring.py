@@ -12,7 +12,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from components.alert_rules import CustomAlert, service_rule_groups
-from components.kubernetes_objects import FORCE_APPLY, MANAGED_BY
+from components.kubernetes_objects import service_metadata
 from components.service_signals import ServiceSignals
 
 API_VERSION = "monitoring.coreos.com/v1"
@@ -40,9 +40,7 @@ class ServiceMonitoring(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         def meta() -> ObjectMetaArgs:
-            return ObjectMetaArgs(name=name, namespace=args.namespace, annotations=FORCE_APPLY,
-                                  labels={"app.kubernetes.io/name": name, **MANAGED_BY,
-                                          **args.labels})
+            return service_metadata(name, args.namespace, args.labels)
 
         CustomResource(f"{name}-service-monitor", api_version=API_VERSION, kind="ServiceMonitor",
                        metadata=meta(), spec={

@@ -203,26 +203,22 @@ COMPONENTS = [
         name="s3",
         packages=["github.com/versity/versitygw/cmd/versitygw"],
         binaries=["versitygw"],
-        sources=["go.mod", "go.sum"],
     ),
     Component(
         name="actionlint",
         packages=["github.com/rhysd/actionlint/cmd/actionlint"],
         binaries=["actionlint"],
-        sources=["go.mod", "go.sum"],
     ),
     Component(
         name="gosec",
         packages=["github.com/securego/gosec/v2/cmd/gosec"],
         binaries=["gosec"],
-        sources=["go.mod", "go.sum"],
     ),
     Component(
         name="kwok",
         packages=["sigs.k8s.io/kwok/cmd/kwok"],
         binaries=["kwok", "kwok-stages.yaml"],
         prepare=kwok_stages,
-        sources=["go.mod", "go.sum"],
     ),
     # The two below are what `make test` needs (see the `monitoring-tools` target), not the
     # engine: `promtool test rules` / `check rules` on the alert rules, and the CRD schemas.
@@ -230,14 +226,12 @@ COMPONENTS = [
         name="promtool",
         packages=["github.com/prometheus/prometheus/cmd/promtool"],
         binaries=["promtool"],
-        sources=["go.mod", "go.sum"],
     ),
     Component(
         name="monitoring-crds",
         packages=[],  # nothing to compile: the files come from the module
         binaries=[f"monitoring-crds/{name}" for name in MONITORING_CRDS],
         prepare=monitoring_crds,
-        sources=["go.mod", "go.sum"],
     ),
 ]
 
