@@ -4,10 +4,7 @@ binary exposes: the gateway runs on loopback as its stack configures it, serves 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -15,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import free_port, stacks_of_kind
-from tests.test_workload_wiring import folder_service, pod_environment
+from tests.test_workload_wiring import folder_service, pod_environment, start_service
 
 GO_STACKS = stacks_of_kind("go-service")
 HISTOGRAM_SERIES = re.compile(r"_(bucket|sum|count)$")
@@ -71,18 +68,9 @@ def test_every_metric_the_alerts_and_the_dashboard_read_is_exposed_by_the_binary
     env, _ = pod_environment(folder, tmp_path, port)
     # The Worker is unreachable here: calls fail, which is traffic the outcome metrics count.
     env["WORKER_URL"] = f"http://127.0.0.1:{free_port()}"
-    process = subprocess.Popen([str(go_service_binary(folder_service(folder)))],
-                               env={"PATH": os.environ["PATH"], **env},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    process = start_service(go_service_binary(folder_service(folder)), env, base, "/healthz")
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if request(base + "/healthz") == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
         catalog = json.loads(urllib.request.urlopen(base + "/v1/modules", timeout=5).read())
         name = catalog["modules"][0]["name"] if isinstance(catalog, dict) else catalog[0]["name"]
         assert request(f"{base}/v1/modules/{name}") == 200

@@ -68,6 +68,24 @@ def pod_environment(folder: Path, files_dir: Path, port: int) -> tuple[dict[str,
     return env, {"pod": pod, "container": container}
 
 
+def start_service(binary: Path, env: dict[str, str], base: str,
+                  ready_path: str) -> subprocess.Popen:
+    """The service's binary started with its pod's environment, once `ready_path` answers 200."""
+    process = subprocess.Popen([str(binary)], env={"PATH": os.environ["PATH"], **env},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if status(base + ready_path) == 200:
+                return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise AssertionError(f"{binary.name} never answered {ready_path}: "
+                         f"{process.stderr.read().decode()}")
+
+
 def folder_service(folder: Path) -> str:
     return next(folder.glob("deployment-*.yaml")).stem[len("deployment-"):]
 
@@ -82,17 +100,10 @@ def test_go_service_serves_its_probes_and_drains_within_the_grace_period(
     container, pod = spec["container"], spec["pod"]
     assert container["ports"][0]["containerPort"] == int(
         next(e["value"] for e in container["env"] if e["name"] == "PORT"))
-    process = subprocess.Popen([str(go_service_binary(service))], env={"PATH": os.environ["PATH"], **env},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    process = start_service(go_service_binary(service), env, base,
+                            container["startupProbe"]["httpGet"]["path"])
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if status(base + container["startupProbe"]["httpGet"]["path"]) == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert status(base + container[probe]["httpGet"]["path"]) == 200, probe
 
