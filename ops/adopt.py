@@ -16,7 +16,6 @@ update of the stack would have recorded. The next preview shows only what the st
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -24,7 +23,7 @@ from typing import Any, Optional
 from pulumi import automation as auto
 
 from ops.errors import OpsError
-from ops.report import SECRET_SIGNATURE
+from ops.report import is_secret_wrapper
 
 KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
 # Inputs the engine adds to a provider's plan that are not the provider's configuration.
@@ -117,14 +116,10 @@ class Plan:
         return [r for r in self.resources if r.custom and not r.type.startswith(("kubernetes:", "pulumi:"))]
 
 
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and SECRET_SIGNATURE in value
-
-
 def _plain_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     """A provider's configuration as the import file takes it: engine fields and values the
     plan shows only as secrets left out (the next update sets them)."""
-    return {k: v for k, v in inputs.items() if k not in ENGINE_INPUTS and not _is_secret(v)}
+    return {k: v for k, v in inputs.items() if k not in ENGINE_INPUTS and not is_secret_wrapper(v)}
 
 
 def import_id(obj: KubernetesObject) -> str:
@@ -190,7 +185,7 @@ def import_file(plan: Plan, adopted: list[PlannedResource]) -> list[dict[str, An
 def project(live: Any, shape: Any) -> Any:
     """`live` cut to the fields `shape` has. A list of another length than the program's, a
     secret, and a value the program sets are kept whole (the difference is the update's to show)."""
-    if _is_secret(live) or _is_secret(shape):
+    if is_secret_wrapper(live) or is_secret_wrapper(shape):
         return live
     if isinstance(shape, dict) and isinstance(live, dict):
         return {key: project(live[key], value) for key, value in shape.items() if key in live}
@@ -250,41 +245,31 @@ class Cluster:
         except (ConfigException, OSError, ValueError, TypeError) as error:
             raise OpsError(f"cannot read the kubeconfig for context '{context}': {error}") from None
         self.context = context
-        self._resources: dict[str, dict[str, tuple[str, bool]]] = {}
-
-    def _get(self, path: str) -> Optional[dict[str, Any]]:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            response = self.api.call_api(path, "GET", auth_settings=["BearerToken"],
-                                         _preload_content=False, _request_timeout=15)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise OpsError(f"cluster of context '{self.context}': GET {path}: HTTP {error.status} "
-                           f"{error.reason}") from None
-        except OSError as error:
-            raise OpsError(f"cluster of context '{self.context}' cannot be reached: {error}") from None
-        response = response[0] if isinstance(response, tuple) else response
-        return json.loads(response.data)
-
-    def _plural(self, api_version: str, kind: str) -> Optional[tuple[str, bool]]:
-        """The resource name of `kind` and whether it is namespaced, from the API's discovery;
-        None when the cluster does not serve the kind (a CustomResourceDefinition not installed)."""
-        if api_version not in self._resources:
-            prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-            listed = self._get(prefix) or {}
-            self._resources[api_version] = {
-                r["kind"]: (r["name"], bool(r.get("namespaced")))
-                for r in listed.get("resources", []) if "/" not in r["name"]}
-        return self._resources[api_version].get(kind)
+        self._dynamic = None
 
     def get(self, obj: KubernetesObject) -> Optional[dict[str, Any]]:
-        """The live object, or None when there is none (nor can be: a kind not served)."""
-        served = self._plural(obj.api_version, obj.kind)
-        if served is None:
+        """The live object, or None when there is none (nor can be: a kind the cluster does not
+        serve, such as a custom resource whose definition is not installed). The client's
+        dynamic API finds the kind's resource and scope from the API's discovery."""
+        from kubernetes.dynamic import DynamicClient
+        from kubernetes.dynamic.exceptions import (DynamicApiError, NotFoundError,
+                                                   ResourceNotFoundError)
+        from urllib3.exceptions import HTTPError
+
+        try:
+            if self._dynamic is None:
+                self._dynamic = DynamicClient(self.api)
+            try:
+                resource = self._dynamic.resources.get(api_version=obj.api_version, kind=obj.kind)
+            except ResourceNotFoundError:
+                return None
+            namespace = obj.namespace if resource.namespaced else None
+            return resource.get(name=obj.name, namespace=namespace,
+                                _request_timeout=15).to_dict()
+        except NotFoundError:
             return None
-        plural, namespaced = served
-        prefix = "/api/v1" if obj.api_version == "v1" else f"/apis/{obj.api_version}"
-        where = f"/namespaces/{obj.namespace}" if namespaced and obj.namespace else ""
-        return self._get(f"{prefix}{where}/{plural}/{obj.name}")
+        except DynamicApiError as error:
+            raise OpsError(f"cluster of context '{self.context}': {obj.describe()}: HTTP "
+                           f"{error.status} {error.reason}") from None
+        except (HTTPError, OSError) as error:
+            raise OpsError(f"cluster of context '{self.context}' cannot be reached: {error}") from None

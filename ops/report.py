@@ -132,7 +132,7 @@ def _lookup(values: Any, path: str) -> Any:
     """The value at a property path (see path_parts)."""
     current = values
     for part in path_parts(path):
-        if _is_secret_wrapper(current):
+        if is_secret_wrapper(current):
             return SECRET
         if isinstance(part, str) and isinstance(current, dict):
             current = current.get(part)
@@ -140,10 +140,11 @@ def _lookup(values: Any, path: str) -> Any:
             current = current[part]
         else:
             return None
-    return SECRET if _is_secret_wrapper(current) else current
+    return SECRET if is_secret_wrapper(current) else current
 
 
-def _is_secret_wrapper(value: Any) -> bool:
+def is_secret_wrapper(value: Any) -> bool:
+    """Whether a value is the engine's wrapper of a secret."""
     return isinstance(value, dict) and SECRET_SIGNATURE in value
 
 
