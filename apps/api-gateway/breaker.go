@@ -77,13 +77,13 @@ func (b *breaker) allow() (done func(outcome), ok bool) {
 	}
 }
 
-// State reports the current state, moving open to half-open once the cool-down has passed.
+// State reports the current state. An open breaker whose cool-down has passed stays open
+// until a call is let through as its probe: only then is it half-open. (Reporting half-open as
+// soon as the cool-down ends made a breaker around a dead Worker read half-open most of the
+// time at low traffic, which looks like recovery and restarts the alert's clock.)
 func (b *breaker) State() breakerState {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.state == breakerOpen && b.now().Sub(b.openedAt) >= b.cooldown {
-		return breakerHalfOpen
-	}
 	return b.state
 }
 

@@ -75,12 +75,15 @@ func TestBreakerHalfOpenLetsOneProbeThrough(t *testing.T) {
 				t.Fatal("call let through before the cool-down ended")
 			}
 			clock.Advance(time.Second)
-			if got := b.State(); got != breakerHalfOpen {
-				t.Fatalf("after cool-down: %s, want half-open", got)
+			if got := b.State(); got != breakerOpen {
+				t.Fatalf("after cool-down, before any call: %s, want open (no probe yet)", got)
 			}
 			done, ok := b.allow()
 			if !ok {
 				t.Fatal("probe refused")
+			}
+			if got := b.State(); got != breakerHalfOpen {
+				t.Fatalf("with the probe in flight: %s, want half-open", got)
 			}
 			if _, ok := b.allow(); ok {
 				t.Fatal("second call let through while the probe is in flight")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -21,6 +22,27 @@ func encode[T any](w http.ResponseWriter, status int, v T) error {
 		return fmt.Errorf("encode json: %w", err)
 	}
 	return nil
+}
+
+// encodedJSON is v as encode writes it (with the trailing newline), for a body encoded once
+// and written many times by writeJSON.
+func encodedJSON[T any](v T) []byte {
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(v); err != nil {
+		// Only the contract's own types of strings are encoded so, and those always encode.
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	return b.Bytes()
+}
+
+// writeJSON writes body, already encoded, as the JSON response body with the given status.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	// Canonical keys, set without canonicalizing them again on every request.
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // isJSON tells whether a Content-Type header names application/json (parameters allowed).

@@ -10,19 +10,24 @@ import (
 	"unicode/utf8"
 )
 
+// The read routes answer from the catalog, which does not change while the process runs:
+// their bodies are encoded once, when the routes are built.
+
 func handleHealthz() http.Handler {
+	ok := encodedJSON(Status{Status: StatusStatusOk})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = encode(w, http.StatusOK, Status{Status: StatusStatusOk})
+		writeJSON(w, http.StatusOK, ok)
 	})
 }
 
 func handleReadyz(readiness *Readiness) http.Handler {
+	ready, draining := encodedJSON(Status{Status: StatusStatusReady}), encodedJSON(Status{Status: StatusStatusDraining})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if readiness.Draining() {
-			_ = encode(w, http.StatusServiceUnavailable, Status{Status: StatusStatusDraining})
+			writeJSON(w, http.StatusServiceUnavailable, draining)
 			return
 		}
-		_ = encode(w, http.StatusOK, Status{Status: StatusStatusReady})
+		writeJSON(w, http.StatusOK, ready)
 	})
 }
 
@@ -30,12 +35,17 @@ func handleListModules(catalog *Catalog) http.Handler {
 	type response struct {
 		Modules []Module `json:"modules"`
 	}
+	list := encodedJSON(response{Modules: catalog.List()})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = encode(w, http.StatusOK, response{Modules: catalog.List()})
+		writeJSON(w, http.StatusOK, list)
 	})
 }
 
 func handleGetModule(catalog *Catalog) http.Handler {
+	modules := map[string][]byte{}
+	for _, m := range catalog.List() {
+		modules[m.Name] = encodedJSON(m)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if !validModuleName(name) {
@@ -43,12 +53,12 @@ func handleGetModule(catalog *Catalog) http.Handler {
 				"module name must match "+ModuleNamePattern)
 			return
 		}
-		m, ok := catalog.Get(name)
+		m, ok := modules[name]
 		if !ok {
 			writeError(w, r, http.StatusNotFound, ErrorDetailCodeNotFound, fmt.Sprintf("no module named %q", name))
 			return
 		}
-		_ = encode(w, http.StatusOK, m)
+		writeJSON(w, http.StatusOK, m)
 	})
 }
 

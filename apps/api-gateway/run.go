@@ -30,7 +30,8 @@ Configured through environment variables:
   SHUTDOWN_TIMEOUT  time in-flight requests get once the listener closes (default 10s)
   LOG_LEVEL         debug, info, warn or error (default info)
   MAX_BODY_BYTES    request body limit in bytes (default 131072)
-  MAX_CONNECTIONS   open connections served at once; more get 503 (default 1024)
+  MAX_CONNECTIONS   open connections at most; at the cap a new one replaces the longest-idle
+                    keep-alive one, or gets 503 if every one is busy (default 1024)
   METRICS_ENABLED   serve Prometheus metrics at /metrics (default true)
 `
 
@@ -54,7 +55,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logOutput := newBatchedWriter(stdout)
+	defer logOutput.Close()
+	logger := slog.New(slog.NewJSONHandler(logOutput, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	catalog, err := loadCatalog(cfg.CatalogPath)
 	if err != nil {
 		return err
@@ -91,8 +94,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
-	ln := newGuardedListener(tcp, cfg.MaxConnections, logger)
+	ln := newGuardedListener(tcp, cfg.MaxConnections, srv.ReadHeaderTimeout, logger)
 	ln.onReject = func(method string, status int) { metrics.RequestServed("", method, status, 0) }
+	ln.onIdleClosed = metrics.IdleConnectionClosed
+	metrics.WatchConnections(ln)
+	srv.ConnState = ln.trackState
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening",

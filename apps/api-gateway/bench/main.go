@@ -1,10 +1,13 @@
-// Command bench is a small keep-alive load generator. It starts the gateway binary twice (with
-// its Prometheus metrics on, and off) and a bare net/http hello server, as separate processes
-// on loopback, drives each with the same number of concurrent workers in interleaved rounds,
-// and prints requests/s, p50/p99 latency and each server's CPU time per request side by side,
-// plus the gateway binary's size.
+// Command bench is a small keep-alive load generator. It starts the gateway binary as deployed
+// (metrics on, the access log written to a pipe that the bench reads, as a container runtime
+// does) and a bare net/http server that answers each route with the very bytes the gateway
+// answers it with, as separate processes on loopback. It drives both with the same number of
+// concurrent keep-alive workers in interleaved rounds, and prints requests/s, p50/p99 latency
+// and each server's CPU time per request side by side, plus the gateway binary's size. With
+// -hey, each round also runs rakyll/hey (an independent client, not part of this module) at
+// every target, right after its own load.
 //
-// Usage: go run ./bench -gateway bin/api-gateway [-duration 10s] [-rounds 10] [-concurrency 8]
+// Usage: go run ./bench -gateway bin/api-gateway [-duration 10s] [-rounds 10] [-concurrency 8] [-hey /path/to/hey]
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,7 +46,16 @@ type options struct {
 	warmup      time.Duration
 	concurrency int
 	rounds      int
-	serveHello  string
+	hey         string
+	serveBare   string
+	copyFrom    string
+}
+
+// routes are the read routes measured, by name and path.
+var routes = []struct{ name, path string }{
+	{"GET /healthz", "/healthz"},
+	{"GET /v1/modules", "/v1/modules"},
+	{"GET /v1/modules/{name}", "/v1/modules/summarize"},
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -50,16 +63,18 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.StringVar(&opt.gateway, "gateway", "bin/api-gateway", "gateway binary to measure")
 	fs.StringVar(&opt.catalog, "catalog", "catalog.json", "catalog file for the gateway")
-	fs.DurationVar(&opt.duration, "duration", 10*time.Second, "measured time per target, over all rounds")
+	fs.DurationVar(&opt.duration, "duration", 10*time.Second, "measured time per target and client, over all rounds")
 	fs.DurationVar(&opt.warmup, "warmup", time.Second, "unmeasured warm-up per target")
 	fs.IntVar(&opt.concurrency, "concurrency", 8, "concurrent keep-alive workers")
 	fs.IntVar(&opt.rounds, "rounds", 10, "rounds; each runs every target for duration/rounds, in turn")
-	fs.StringVar(&opt.serveHello, "serve-hello", "", "internal: serve the bare hello server on this address")
+	fs.StringVar(&opt.hey, "hey", "", "rakyll/hey binary: measure every target with it too, in the same rounds")
+	fs.StringVar(&opt.serveBare, "serve-bare", "", "internal: serve the bare server on this address")
+	fs.StringVar(&opt.copyFrom, "copy-from", "", "internal: the gateway whose answers the bare server copies")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if opt.serveHello != "" {
-		return serveHello(opt.serveHello)
+	if opt.serveBare != "" {
+		return serveBare(opt.serveBare, opt.copyFrom)
 	}
 	if opt.concurrency < 1 || opt.duration <= 0 || opt.warmup < 0 || opt.rounds < 1 {
 		return errors.New("-concurrency and -rounds must be at least 1 and -duration positive")
@@ -67,13 +82,27 @@ func run(args []string, stdout io.Writer) error {
 	return benchmark(opt, stdout)
 }
 
-// serveHello is the baseline: the least a net/http server can do for a JSON answer.
-func serveHello(addr string) error {
+// serveBare is the baseline: the least a net/http server can do to give each route's answer.
+// It fetches the gateway's answer to each route once, and serves those bytes, with the same
+// Content-Type, from memory.
+func serveBare(addr, gateway string) error {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
+	for _, route := range routes {
+		resp, err := http.Get(gateway + route.path)
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", route.path, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("copy %s: %d %v", route.path, resp.StatusCode, err)
+		}
+		contentType := resp.Header.Get("Content-Type")
+		mux.HandleFunc("GET "+route.path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", contentType)
+			_, _ = w.Write(body)
+		})
+	}
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return srv.ListenAndServe()
 }
@@ -91,102 +120,233 @@ func benchmark(opt options, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
 	}
+	gwPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	barePort, err := freePort()
+	if err != nil {
+		return err
+	}
+	gwBase := fmt.Sprintf("http://127.0.0.1:%d", gwPort)
+	bareBase := fmt.Sprintf("http://127.0.0.1:%d", barePort)
 
-	ports := make([]int, 3)
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return err
-		}
+	// As deployed: metrics on, one access-log line per request on stdout, which is a pipe that
+	// another process reads (here this one, as the container runtime would).
+	gw := exec.Command(opt.gateway) // #nosec G204 -- the benchmark runs the gateway binary its operator names
+	gw.Env = []string{fmt.Sprintf("PORT=%d", gwPort), "CATALOG_PATH=" + catalog, "SHUTDOWN_DRAIN=0s",
+		"LOG_LEVEL=info", "METRICS_ENABLED=true"}
+	logs, err := gw.StdoutPipe()
+	if err != nil {
+		return err
 	}
-	gatewayEnv := func(port int, metrics string) []string {
-		return []string{fmt.Sprintf("PORT=%d", port), "CATALOG_PATH=" + catalog, "SHUTDOWN_DRAIN=0s",
-			"LOG_LEVEL=info", "METRICS_ENABLED=" + metrics}
+	var logLines countingWriter
+	if err := start(gw); err != nil {
+		return err
 	}
-	gwOn, gwOff := exec.Command(opt.gateway), exec.Command(opt.gateway) // #nosec G204 -- the benchmark runs the gateway binary its operator names
-	gwOn.Env, gwOff.Env = gatewayEnv(ports[0], "true"), gatewayEnv(ports[1], "false")
-	hello := exec.Command(self, "-serve-hello", fmt.Sprintf("127.0.0.1:%d", ports[2])) // #nosec G204 -- runs its own binary
-	for _, c := range []*exec.Cmd{gwOn, gwOff, hello} {
-		if err := c.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", c.Path, err)
-		}
-		defer func() {
-			_ = c.Process.Signal(syscall.SIGTERM)
-			_ = c.Wait()
-		}()
+	go func() { _, _ = io.Copy(&logLines, logs) }()
+	if err := waitReady(gwBase+"/readyz", 10*time.Second); err != nil {
+		return err
 	}
-	onBase := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	offBase := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	helloBase := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
-	for _, u := range []string{onBase + "/readyz", offBase + "/readyz", helloBase + "/"} {
-		if err := waitReady(u, 10*time.Second); err != nil {
-			return err
-		}
+	bare := exec.Command(self, "-serve-bare", fmt.Sprintf("127.0.0.1:%d", barePort), "-copy-from", gwBase) // #nosec G204 -- runs its own binary
+	if err := start(bare); err != nil {
+		return err
 	}
+	if err := waitReady(bareBase+routes[0].path, 10*time.Second); err != nil {
+		return err
+	}
+	defer stopAll(gw, bare)
 
-	// Each gateway route runs with metrics off, then on, back to back, so the two are
-	// measured under the same background load.
 	type target struct {
-		name, url  string
-		server     *exec.Cmd
-		metricsOff bool // the row the next one (metrics on) is compared with
+		route, server, url string
+		process            *exec.Cmd
 	}
-	targets := []target{{name: "bare net/http hello", url: helloBase + "/", server: hello}}
-	for _, route := range []struct{ name, path string }{
-		{"GET /healthz", "/healthz"},
-		{"GET /v1/modules", "/v1/modules"},
-		{"GET /v1/modules/{name}", "/v1/modules/summarize"},
-	} {
+	var targets []target
+	for _, route := range routes {
 		targets = append(targets,
-			target{name: "gateway " + route.name + " (metrics off)", url: offBase + route.path, server: gwOff, metricsOff: true},
-			target{name: "gateway " + route.name + " (metrics on)", url: onBase + route.path, server: gwOn})
+			target{route.name, "bare net/http", bareBase + route.path, bare},
+			target{route.name, "gateway", gwBase + route.path, gw})
+	}
+	clients := []string{"bench"}
+	if opt.hey != "" {
+		clients = append(clients, "hey")
 	}
 	fmt.Fprintf(stdout, "api-gateway binary: %s, %.2f MiB (%d bytes)\n", opt.gateway, float64(info.Size())/(1<<20), info.Size())
-	fmt.Fprintf(stdout, "load: %d keep-alive workers, %s per target in %d interleaved rounds after %s warm-up; "+
-		"client and servers share this machine's cores\n", opt.concurrency, opt.duration, opt.rounds, opt.warmup)
-	fmt.Fprintf(stdout, "req/s: median over the rounds; vs hello, on vs off: median of the ratios within each round; "+
-		"cpu/req: the server process's CPU time per request\n\n")
+	fmt.Fprintf(stdout, "load: %d keep-alive workers, %s per target and client in %d interleaved rounds after %s warm-up; "+
+		"clients and servers share this machine's cores\n", opt.concurrency, opt.duration, opt.rounds, opt.warmup)
+	fmt.Fprintf(stdout, "gateway as deployed: metrics on, access log on (a pipe read by the bench); "+
+		"bare net/http: each route's answer, the gateway's bytes, from memory\n")
+	fmt.Fprintf(stdout, "req/s: median over the rounds; vs bare: median of the ratios within each round; "+
+		"cpu/req: the server process's CPU time per request; p50/p99: over all requests (bench), median over the rounds (hey)\n\n")
 
-	// Every round runs every target in turn, so a change in the machine's background load
-	// hits all of them alike, and ratios are taken within a round.
 	for _, tg := range targets {
 		if opt.warmup > 0 {
 			load(tg.url, opt.concurrency, opt.warmup)
 		}
 	}
+	// Every round runs every target with every client in turn, so a change in the machine's
+	// background load hits them alike, and ratios are taken within a round.
 	perRound := opt.duration / time.Duration(opt.rounds)
-	rps := make([][]float64, len(targets)) // [target][round]
-	cpu := make([]time.Duration, len(targets))
-	all := make([]result, len(targets))
+	type measured struct {
+		rps        []float64 // per round
+		p50s, p99s []time.Duration
+		latencies  []time.Duration // the bench's own, unsorted
+		requests   int
+		errors     int
+		cpu        time.Duration
+	}
+	results := make(map[[2]int]*measured) // [target][client]
+	for i := range targets {
+		for c := range clients {
+			results[[2]int{i, c}] = &measured{}
+		}
+	}
 	for range opt.rounds {
 		for i, tg := range targets {
-			before := processCPU(tg.server.Process.Pid)
-			r := load(tg.url, opt.concurrency, perRound)
-			cpu[i] += processCPU(tg.server.Process.Pid) - before
-			rps[i] = append(rps[i], r.rps)
-			all[i].latencies = append(all[i].latencies, r.latencies...)
-			all[i].errors += r.errors
+			for c, client := range clients {
+				m := results[[2]int{i, c}]
+				before := processCPU(tg.process.Process.Pid)
+				var r result
+				if client == "hey" {
+					r, err = runHey(opt.hey, tg.url, opt.concurrency, perRound)
+					if err != nil {
+						return err
+					}
+				} else {
+					r = load(tg.url, opt.concurrency, perRound)
+					slices.Sort(r.latencies)
+					r.p50, r.p99 = percentile(r.latencies, 0.50), percentile(r.latencies, 0.99)
+				}
+				m.cpu += processCPU(tg.process.Process.Pid) - before
+				m.rps = append(m.rps, r.rps)
+				m.p50s, m.p99s = append(m.p50s, r.p50), append(m.p99s, r.p99)
+				m.latencies = append(m.latencies, r.latencies...)
+				m.requests += r.requests
+				m.errors += r.errors
+			}
 		}
 	}
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\terrors\tcpu/req\tvs hello\ton vs off\t")
+	fmt.Fprintln(tw, "route\tserver\tclient\treq/s\tp50\tp99\terrors\tcpu/req\tvs bare\t")
 	for i, tg := range targets {
-		slices.Sort(all[i].latencies)
-		versusOff := ""
-		if i > 0 && !tg.metricsOff {
-			versusOff = fmt.Sprintf("%.2fx", medianRatio(rps[i], rps[i-1]))
+		for c, client := range clients {
+			m := results[[2]int{i, c}]
+			p50, p99 := medianDuration(m.p50s), medianDuration(m.p99s)
+			if client == "bench" {
+				slices.Sort(m.latencies)
+				p50, p99 = percentile(m.latencies, 0.50), percentile(m.latencies, 0.99)
+			}
+			bareRPS := results[[2]int{i - i%2, c}].rps // the bare server's row of the same route
+			cpuPerRequest := float64(m.cpu.Microseconds()) / float64(max(m.requests, 1))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%d\t%.1fµs\t%.2fx\t\n", tg.route, tg.server, client,
+				median(m.rps), fmtDur(p50), fmtDur(p99), m.errors, cpuPerRequest, medianRatio(m.rps, bareRPS))
 		}
-		cpuPerRequest := float64(cpu[i].Microseconds()) / float64(max(len(all[i].latencies), 1))
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%.1fµs\t%.2fx\t%s\t\n", tg.name, median(rps[i]),
-			fmtDur(percentile(all[i].latencies, 0.50)), fmtDur(percentile(all[i].latencies, 0.99)),
-			all[i].errors, cpuPerRequest, medianRatio(rps[i], rps[0]), versusOff)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\naccess-log lines read from the gateway: %d\n", logLines.lines())
+	return nil
+}
+
+func start(c *exec.Cmd) error {
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", c.Path, err)
+	}
+	return nil
+}
+
+func stopAll(cmds ...*exec.Cmd) {
+	for _, c := range cmds {
+		_ = c.Process.Signal(syscall.SIGTERM)
+	}
+	for _, c := range cmds {
+		_ = c.Wait()
+	}
+}
+
+// countingWriter counts the lines written to it, and drops them.
+type countingWriter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.n += bytes.Count(p, []byte("\n"))
+	w.mu.Unlock()
+	return len(p), nil
+}
+
+func (w *countingWriter) lines() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+var (
+	heyRPS     = regexp.MustCompile(`(?m)^\s*Requests/sec:\s+([0-9.]+)`)
+	heyLatency = regexp.MustCompile(`(?m)^\s*(50|99)%+ in ([0-9.]+) secs`)
+	heyStatus  = regexp.MustCompile(`(?m)^\s*\[(\d{3})\]\s+(\d+) responses`)
+	heyErrors  = regexp.MustCompile(`(?m)^\s*\[(\d+)\]\s+Get `)
+)
+
+// runHey runs hey at url with workers keep-alive connections for d, and reads its summary.
+func runHey(hey, url string, workers int, d time.Duration) (result, error) {
+	out, err := exec.Command(hey, "-z", d.String(), "-c", strconv.Itoa(workers), url).Output() // #nosec G204 -- the operator's hey binary
+	if err != nil {
+		return result{}, fmt.Errorf("hey %s: %w", url, err)
+	}
+	r, err := parseHey(out)
+	if err != nil {
+		return result{}, fmt.Errorf("hey %s: %w", url, err)
+	}
+	return r, nil
+}
+
+// parseHey reads hey's summary: requests/s, the 50th and 99th latency percentiles, the
+// responses by status (anything but 200 is an error) and the requests that got no response.
+func parseHey(out []byte) (result, error) {
+	var r result
+	m := heyRPS.FindSubmatch(out)
+	if m == nil {
+		return result{}, fmt.Errorf("no Requests/sec in hey's output:\n%s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	for _, m := range heyLatency.FindAllSubmatch(out, -1) {
+		secs, _ := strconv.ParseFloat(string(m[2]), 64)
+		if d := time.Duration(secs * float64(time.Second)); string(m[1]) == "50" {
+			r.p50 = d
+		} else {
+			r.p99 = d
+		}
+	}
+	for _, m := range heyStatus.FindAllSubmatch(out, -1) {
+		n, _ := strconv.Atoi(string(m[2]))
+		r.requests += n
+		if string(m[1]) != "200" {
+			r.errors += n
+		}
+	}
+	for _, m := range heyErrors.FindAllSubmatch(out, -1) {
+		n, _ := strconv.Atoi(string(m[1]))
+		r.errors += n
+	}
+	return r, nil
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	return sorted[len(sorted)/2]
 }
 
 type result struct {
 	rps       float64
-	latencies []time.Duration // unsorted
+	latencies []time.Duration // the bench's own client only
+	p50, p99  time.Duration
+	requests  int
 	errors    int
 }
 
@@ -264,7 +424,7 @@ func load(url string, workers int, d time.Duration) result {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	return result{rps: float64(len(latencies)) / elapsed.Seconds(), latencies: latencies, errors: errs}
+	return result{rps: float64(len(latencies)) / elapsed.Seconds(), latencies: latencies, requests: len(latencies), errors: errs}
 }
 
 func percentile(sorted []time.Duration, q float64) time.Duration {
