@@ -2,13 +2,17 @@
 // with the stand-in AI binding, on a loopback port. Used by the tests and by `npm run dev`.
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
+import { unstable_readConfig } from "wrangler";
 
 export const BUNDLE = fileURLToPath(new URL("../dist/worker.js", import.meta.url));
 export const AI_STAND_IN = fileURLToPath(new URL("./ai-stand-in.js", import.meta.url));
 
-/** The compatibility settings of wrangler.toml (and of the Pulumi Worker stack); a test keeps them equal. */
-export const COMPATIBILITY_DATE = "2025-09-01";
-export const COMPATIBILITY_FLAGS = [];
+export const WRANGLER_TOML = fileURLToPath(new URL("../wrangler.toml", import.meta.url));
+
+/** The compatibility settings, read from wrangler.toml by wrangler itself (the Pulumi stacks read them there too). */
+const wranglerConfig = unstable_readConfig({ config: WRANGLER_TOML });
+export const COMPATIBILITY_DATE = wranglerConfig.compatibility_date;
+export const COMPATIBILITY_FLAGS = wranglerConfig.compatibility_flags;
 
 /**
  * Starts the Worker. `vars` become its text bindings (GATEWAY_URL, GATEWAY_TIMEOUT_MS,

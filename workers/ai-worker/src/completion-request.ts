@@ -1,5 +1,6 @@
 /** Reads and strictly validates the body of POST /v1/complete (contract: CompletionRequest). */
 import { type CompletionRequest, MAX_PROMPT_CHARS, MIN_PROMPT_CHARS, MODULE_NAME } from "./contract";
+import { BodyNotUtf8Error, BodyTooLargeError, readText } from "./body";
 import { ClientAbortedError, HttpError } from "./http";
 
 /**
@@ -84,42 +85,15 @@ export function firstDuplicateKey(text: string): string | undefined {
   return undefined;
 }
 
-/** Reads at most `limit` bytes, whether or not Content-Length is declared (chunked bodies). */
+/** The body as text (readText), each way it can fail turned into the Worker's answer. */
 async function readBodyText(request: Request, limit: number): Promise<string> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
-  if (request.body === null) return "";
-
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    let chunk: ReadableStreamReadResult<Uint8Array>;
-    try {
-      chunk = await reader.read();
-    } catch (err) {
-      throw new ClientAbortedError(err);
-    }
-    const { done, value } = chunk;
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      reader.releaseLock(); // the Worker's entry drops the rest before answering
-      throw tooLarge(limit);
-    }
-    chunks.push(value);
-  }
-
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw badRequest("request body is not valid UTF-8");
+    return await readText(request, limit);
+  } catch (err) {
+    // Too large: the reader is released, and the Worker's entry drops the rest before answering.
+    if (err instanceof BodyTooLargeError) throw tooLarge(limit);
+    if (err instanceof BodyNotUtf8Error) throw badRequest("request body is not valid UTF-8");
+    throw new ClientAbortedError(err);
   }
 }
 

@@ -2,6 +2,7 @@
  * Client of the Go API gateway: resolves a catalog module with a bounded timeout and turns every
  * way the call can fail into a clear 404, 502 or 504, never a hang.
  */
+import { BodyNotUtf8Error, BodyTooLargeError, readText } from "./body";
 import type { Module } from "./contract";
 import type { Env } from "./env";
 import { HttpError, describe } from "./http";
@@ -55,37 +56,22 @@ export async function resolveModule(env: Env, name: string, requestId: string): 
   }
 }
 
-/** The body as text, refusing (502) one that declares or streams more than `limit` bytes. */
+/** The body as text (readText), refusing (502) one larger than `limit` or not UTF-8. */
 async function readCapped(response: Response, limit: number, logged: string): Promise<string> {
-  const tooLarge = () =>
+  const invalid = (why: string) =>
     new HttpError(502, "upstream_error", "the gateway answered with an invalid module", {
-      detail: `${logged}: answer larger than ${limit} bytes`,
+      detail: `${logged}: ${why}`,
     });
-  if (Number(response.headers.get("content-length") ?? 0) > limit) {
-    await response.body?.cancel();
-    throw tooLarge();
-  }
-  if (response.body === null) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw tooLarge();
+  try {
+    return await readText(response, limit);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) {
+      await response.body?.cancel();
+      throw invalid(`answer larger than ${limit} bytes`);
     }
-    chunks.push(value);
+    if (err instanceof BodyNotUtf8Error) throw invalid("answer is not valid UTF-8");
+    throw err; // a failed or aborted read: unreachable or timed out, as the caller tells
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
 }
 
 function gatewayBaseUrl(env: Env): string {

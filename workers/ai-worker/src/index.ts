@@ -1,9 +1,9 @@
 /** Entry point of the AI Worker: routing, error bodies and one structured log line per request. */
+import { discardUnreadBody } from "./body";
 import type { Env } from "./env";
 import { ClientAbortedError, HttpError, describe, errorResponse } from "./http";
 import { log } from "./log";
 import { bounded } from "./redact";
-import { discardUnreadBody } from "./request-body";
 import { requestIdOf } from "./request-id";
 import { match } from "./router";
 import { routes } from "./routes";

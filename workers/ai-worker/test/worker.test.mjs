@@ -60,6 +60,16 @@ async function waitFor(condition, what, timeoutMs = 5000) {
   }
 }
 
+/**
+ * The parsed log lines of `server` (the Worker or the gateway) for `requestId`, once at least
+ * `count` have arrived: a runtime writes its line after the answer leaves, so reading at once
+ * races it on a busy machine.
+ */
+async function logsFor(server, requestId, count = 1) {
+  await waitFor(() => server.logsFor(requestId).length >= count, `${count} log line(s) for ${requestId}`, 15_000);
+  return server.logsFor(requestId);
+}
+
 /** A chunked JSON body (no Content-Length): a completion whose prompt is `chunks` × 16 KiB. */
 function chunkedBody(chunks) {
   const encoder = new TextEncoder();
@@ -133,13 +143,13 @@ describe("with the real gateway", () => {
     assert.deepEqual(body, { module: module.name, model: module.model, output: `[${module.model}] Hello, world` });
 
     // The Worker logged one JSON line for it, and the gateway saw the same request id.
-    const [line] = worker.logsFor(requestId);
+    const [line] = await logsFor(worker, requestId);
     assert.equal(line.level, "info");
     assert.equal(line.status, 200);
     assert.equal(line.path, "/v1/complete");
     assert.equal(typeof line.duration_ms, "number");
     assert.deepEqual(
-      gateway.logsFor(requestId).map((entry) => `${entry.method} ${entry.path} ${entry.status}`),
+      (await logsFor(gateway, requestId, 1)).map((entry) => `${entry.method} ${entry.path} ${entry.status}`),
       [`GET /v1/modules/${module.name} 200`],
     );
   });
@@ -297,8 +307,9 @@ describe("with the real gateway", () => {
         method: "POST", headers: { authorization: "Bearer wrong", ...JSON_TYPE, "x-request-id": requestId },
         body, duplex: "half", signal: abort.signal,
       }).then((response) => response.arrayBuffer()).catch(() => {});
-      await waitFor(() => worker.logsFor(requestId).length === 1, `a log line for ${requestId}`);
-      assert.equal(worker.logsFor(requestId)[0].status, 401);
+      const lines = await logsFor(worker, requestId);
+      assert.equal(lines.length, 1);
+      assert.equal(lines[0].status, 401);
       const health = await call(worker, "GET", "/healthz");
       assert.equal(health.status, 200);
     });
@@ -344,7 +355,7 @@ describe("with the real gateway", () => {
     assert.equal(body.error.code, "upstream_timeout");
     assert.match(body.error.message, /Workers AI did not answer within 300 ms/);
     assert.ok(elapsed >= 250 && elapsed < 2000, `took ${elapsed} ms`);
-    assert.equal(slowAi.logsFor(requestId)[0].status, 504);
+    assert.equal((await logsFor(slowAi, requestId))[0].status, 504);
   });
 
   test("a client that aborts while its body is being read is logged as such, not as a server error", async () => {
@@ -364,8 +375,9 @@ describe("with the real gateway", () => {
       method: "POST", headers: { ...AUTH, ...JSON_TYPE, "x-request-id": requestId },
       body, duplex: "half", signal: abort.signal,
     }).then((response) => response.arrayBuffer()).catch(() => {});
-    await waitFor(() => worker.logsFor(requestId).length === 1, `a log line for ${requestId}`);
-    const [line] = worker.logsFor(requestId);
+    const lines = await logsFor(worker, requestId);
+    assert.equal(lines.length, 1);
+    const [line] = lines;
     assert.equal(line.status, 499);
     assert.equal(line.client_aborted, true);
     assert.equal(line.level, "info");
@@ -400,7 +412,7 @@ describe("with the real gateway", () => {
       const { status, body } = await call(worker, "GET", path, { headers: { "x-request-id": requestId } });
       assert.equal(status, 404);
       assert.ok(body.error.message.length < 400, `message of ${body.error.message.length} characters`);
-      const [line] = worker.logsFor(requestId);
+      const [line] = await logsFor(worker, requestId);
       assert.ok(JSON.stringify(line).length < 1500, `log line of ${JSON.stringify(line).length} characters`);
       assert.match(line.path, /\(65537 characters\)$/);
     });
@@ -443,9 +455,9 @@ describe("with the real gateway", () => {
       assert.equal(status, 200);
       assert.deepEqual(body, { module: module.name, model: module.model, output: `[${module.model}] through both` });
       // One request id across the three hops.
-      assert.equal(worker.logsFor(requestId)[0].status, 200);
+      assert.equal((await logsFor(worker, requestId))[0].status, 200);
       assert.deepEqual(
-        gateway.logsFor(requestId).map((entry) => `${entry.method} ${entry.path} ${entry.status}`).sort(),
+        (await logsFor(gateway, requestId, 2)).map((entry) => `${entry.method} ${entry.path} ${entry.status}`).sort(),
         [`GET /v1/modules/${module.name} 200`, "POST /v1/ai/complete 200"],
       );
     });
@@ -470,7 +482,7 @@ describe("with the real gateway", () => {
           body: JSON.stringify({ module: modules[0].name, prompt: "hi" }),
         });
         assert.equal(status, 502);
-        assert.equal(worker.logsFor(requestId)[0].status, 401);
+        assert.equal((await logsFor(worker, requestId))[0].status, 401);
       } finally {
         await impostor.close();
       }
@@ -552,6 +564,13 @@ describe("when the gateway misbehaves", () => {
         for (let i = 0; i < 64; i += 1) res.write("x".repeat(16 * 1024));
         res.end('"}');
       },
+      // Valid JSON of a valid module but for one byte that is not UTF-8 (0xE9, Latin-1 "é"):
+      // read leniently it would become U+FFFD and pass as a module.
+      "not-utf8": (_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        const json = JSON.stringify({ ...module, name: "not-utf8", description: "caf@" });
+        res.end(Buffer.from(json.replace("caf@", "caf\u00e9"), "latin1"));
+      },
       "stalled-body": (_req, res) => {
         res.writeHead(200, { "content-type": "application/json" });
         res.write('{"name":"stalled-body",');
@@ -585,7 +604,7 @@ describe("when the gateway misbehaves", () => {
       const { status, body } = await complete(tokenless, { module: "echo", prompt: "hi" }, { ...headers, "x-request-id": requestId });
       assert.equal(status, 503);
       assert.equal(body.error.code, "unavailable");
-      const [line] = tokenless.logsFor(requestId);
+      const [line] = await logsFor(tokenless, requestId);
       assert.equal(line.status, 503);
       assert.match(line.detail, /API_TOKEN is not bound/);
     }
@@ -593,13 +612,25 @@ describe("when the gateway misbehaves", () => {
   });
 
   for (const name of ["server-error", "unavailable", "not-json", "other-module", "no-model", "bad-request",
-    "redirect", "huge-declared", "huge-streamed"]) {
+    "redirect", "huge-declared", "huge-streamed", "not-utf8"]) {
     test(`a gateway answering "${name}" is 502 upstream_error`, async () => {
       const { status, body } = await complete(worker, { module: name, prompt: "hi" });
       assert.equal(status, 502);
       assert.equal(body.error.code, "upstream_error");
     });
   }
+
+  test("a gateway answer that is not UTF-8 is refused as an invalid module, and logged so", async () => {
+    const requestId = `not-utf8-${randomUUID()}`;
+    const { status, body } = await complete(worker, { module: "not-utf8", prompt: "hi" }, {
+      ...AUTH,
+      "x-request-id": requestId,
+    });
+    assert.equal(status, 502);
+    assert.equal(body.error.message, "the gateway answered with an invalid module");
+    const [line] = await logsFor(worker, requestId);
+    assert.match(line.detail, /answer is not valid UTF-8/);
+  });
 
   test("a gateway that stalls in the middle of the body is 504 within the timeout", async () => {
     const { status, body, elapsed } = await complete(worker, { module: "stalled-body", prompt: "hi" });
@@ -619,7 +650,7 @@ describe("when the gateway misbehaves", () => {
     const requestId = `credentials-${randomUUID()}`;
     const { status } = await complete(withCredentials, { module: "echo", prompt: "hi" }, { ...AUTH, "x-request-id": requestId });
     assert.equal(status, 502);
-    const [line] = withCredentials.logsFor(requestId);
+    const [line] = await logsFor(withCredentials, requestId);
     assert.match(line.detail, /REDACTED/);
     assert.doesNotMatch(JSON.stringify(withCredentials.logs), /pa55word/);
   });
@@ -630,7 +661,7 @@ describe("when the gateway misbehaves", () => {
     assert.equal(status, 502);
     assert.equal(body.error.code, "upstream_error");
     assert.doesNotMatch(body.error.message, /GATEWAY_URL/);
-    assert.match(unconfigured.logsFor(requestId)[0].detail, /GATEWAY_URL/);
+    assert.match((await logsFor(unconfigured, requestId))[0].detail, /GATEWAY_URL/);
   });
 
   test("every log line is one JSON object", () => {
