@@ -4,8 +4,11 @@ Availability is an SLO on the share of requests answered without a 5xx, alerted 
 over two windows each (the multi-window, multi-burn-rate alerts of Google's SRE workbook): a
 page when 2 % of a 30-day budget burns in an hour (14.4x over 1 h and 5 m) or 5 % in six hours
 (6x over 6 h and 30 m), a ticket when the budget burns exactly as fast as it accrues (1x over
-3 d and 6 h). The short window lets an alert stop soon after the errors do. The failure alerts
-read kube-state-metrics. Every alert carries `severity` (critical pages, warning is a ticket),
+3 d and 6 h). The short window lets an alert stop soon after the errors do. Those ratios exist
+only while the service's pods are scraped: a total outage (every pod gone, crash-looping or cut
+off from Prometheus) stops the series and silences them, so `ServiceDown` pages on the scrape
+itself (`up`, and `absent()` when no target is left). The failure alerts read
+kube-state-metrics. Every alert carries `severity` (critical pages, warning is a ticket),
 `service`, a summary and the `runbook_url` of docs/runbooks/<alert>.md.
 """
 from __future__ import annotations
@@ -21,10 +24,10 @@ BURN_RATE_ALERTS = [
     ("ErrorBudgetBurnSustained", 6.0, "6h", "30m", "15m", "critical"),
     ("ErrorBudgetBurnSlow", 1.0, "3d", "6h", "1h", "warning"),
 ]
-STANDARD_ALERTS = [alert for alert, *_ in BURN_RATE_ALERTS] + [
+STANDARD_ALERTS = ["ServiceDown"] + [alert for alert, *_ in BURN_RATE_ALERTS] + [
     "LatencyP99AboveTarget", "CircuitBreakerOpen", "PodsCrashLooping", "HpaAtMaxReplicas",
     "PdbTooFewHealthyPods", "RolloutStuck"]
-BREAKER_OPEN = 2  # gateway_circuit_breaker_state: 0 closed, 1 half-open, 2 open
+BREAKER_CLOSED = 0  # <prefix>_circuit_breaker_state: 0 closed, 1 half-open, 2 open
 ERRORS = 'code=~"5.."'  # answers the service failed (4xx are the caller's)
 
 
@@ -61,9 +64,10 @@ class _Rules:
     def error_ratio(self, window: str) -> str:
         return f"job:{self.spec.metric_prefix}_http_request_errors:ratio_rate{window}"
 
-    def alert(self, name: str, expr: str, for_: str, severity: str, summary: str) -> dict[str, Any]:
+    def alert(self, name: str, expr: str, for_: str, severity: str, summary: str,
+              **labels: str) -> dict[str, Any]:
         return {"alert": name, "expr": expr, "for": for_,
-                "labels": {"severity": severity, "service": self.spec.service},
+                "labels": {"severity": severity, "service": self.spec.service, **labels},
                 "annotations": {"summary": summary,
                                 "runbook_url": f"{self.runbooks_url}/{name}.md"}}
 
@@ -71,7 +75,7 @@ class _Rules:
         requests = f"{self.spec.metric_prefix}_http_requests_total"
         windows = sorted({window for _, _, long, short, _, _ in BURN_RATE_ALERTS
                           for window in (long, short)}, key=_seconds)
-        rules: list[dict[str, Any]] = [
+        rules: list[dict[str, Any]] = [self.service_down()] + [
             {"record": self.error_ratio(window),
              "expr": (f"sum by (namespace, job) (rate({self.own(requests, ERRORS, users=True)}"
                       f"[{window}]))\n/\n"
@@ -87,26 +91,63 @@ class _Rules:
                 f"{self.spec.service} is spending its {number(self.spec.availability)}% "
                 f"availability error budget {number(rate)}x as fast as it accrues "
                 f"(over {long} and {short})"))
+        rules += self.latency_alerts()
+        return {"name": f"{self.spec.service}.slo", "rules": rules}
+
+    def latency_alerts(self) -> list[dict[str, Any]]:
+        """One p99 alert over the routes that share the service's objective, and one per route
+        with an objective of its own (it is left out of the shared one)."""
         latency = f"{self.spec.metric_prefix}_http_request_duration_seconds_bucket"
-        rules.append(self.alert(
+        own_routes = self.spec.route_latency_p99_seconds
+        shared = [self.spec.route_matcher("!~", list(own_routes))] if own_routes else []
+        alerts = [self.alert(
             "LatencyP99AboveTarget",
             f"histogram_quantile(0.99, sum by (namespace, job, le) "
-            f"(rate({self.own(latency, users=True)}[5m])))\n"
+            f"(rate({self.own(latency, *shared, users=True)}[5m])))\n"
             f"> {number(self.spec.latency_p99_seconds)}",
             "10m", "warning",
             f"{self.spec.service} answers 1 request in 100 slower than its "
-            f"{number(self.spec.latency_p99_seconds * 1000)} ms p99 target"))
-        return {"name": f"{self.spec.service}.slo", "rules": rules}
+            f"{number(self.spec.latency_p99_seconds * 1000)} ms p99 target")]
+        for route, seconds in sorted(own_routes.items()):
+            alerts.append(self.alert(
+                "LatencyP99AboveTarget",
+                f"histogram_quantile(0.99, sum by (namespace, job, le) "
+                f"(rate({self.own(latency, self.spec.route_matcher('=~', [route]))}[5m])))\n"
+                f"> {number(seconds)}",
+                "10m", "warning",
+                f"{self.spec.service} answers 1 request in 100 to {route} slower than its "
+                f"{number(seconds * 1000)} ms p99 target", route=route))
+        return alerts
+
+    def service_down(self) -> dict[str, Any]:
+        """No pod of the service answers Prometheus' scrape: all are down (`up` 0), or there is
+        no target left at all (`absent`, which carries the selector's namespace and job)."""
+        up = f"up{{{self.spec.selector()}}}"
+        return self.alert(
+            "ServiceDown",
+            f"sum by (namespace, job) ({up}) == 0\nor\nabsent({up})",
+            "3m", "critical",
+            f"Prometheus has scraped no pod of {self.spec.service} for 3 minutes: every pod is "
+            f"down, crash-looping or cut off, and the error-budget alerts cannot see it")
 
     def service_group(self) -> dict[str, Any] | None:
         if not self.spec.circuit_breaker:
             return None
+        # Around a dependency that stays down the breaker cycles open, half-open (one probe in
+        # flight), open again: a scrape may read either, so the alert asks for "not closed",
+        # and for an opening (a trip or a failed probe) in the last 10 minutes, so that a
+        # breaker left open by traffic that stopped does not alert for ever.
         state = f"{self.spec.metric_prefix}_circuit_breaker_state"
+        openings = self.own(f"{self.spec.metric_prefix}_circuit_breaker_transitions_total",
+                            'to="open"')
         return {"name": f"{self.spec.service}.dependencies", "rules": [self.alert(
             "CircuitBreakerOpen",
-            f"max by (namespace, job) ({self.own(state)}) == {BREAKER_OPEN}",
+            f"max by (namespace, job) ({self.own(state)}) > {BREAKER_CLOSED}\n"
+            f"and on (namespace, job)\n"
+            f"sum by (namespace, job) (increase({openings}[10m])) > 0",
             "5m", "warning",
-            f"{self.spec.service} has stopped calling a dependency: its circuit breaker is open")]}
+            f"{self.spec.service} has stopped calling a dependency: its circuit breaker has "
+            f"stayed open (or half-open, its probes failing) for 5 minutes")]}
 
     def kubernetes_group(self) -> dict[str, Any]:
         name, ns = self.spec.service, self.spec.namespace

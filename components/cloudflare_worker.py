@@ -13,6 +13,8 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from components.worker_notifications import WorkerNotifications, WorkerNotificationsArgs
+
 MODULE_CONTENT_TYPE = "application/javascript+module"
 
 
@@ -49,6 +51,16 @@ TRACE_EVENT_FIELDS = ["EventTimestampMs", "ScriptName", "ScriptVersion", "Outcom
 
 
 @dataclass(frozen=True)
+class Notifications:
+    """Who Cloudflare notifies of the zone's edge errors (and of a failing Logpush job of the
+    account): policies of the zone and the account, which no filter narrows to one Worker."""
+
+    emails: Sequence[str]
+    edge_error_slo: str  # e.g. "99.9"
+    zone_name: str  # what the zone-wide policy is named after
+
+
+@dataclass(frozen=True)
 class CloudflareWorkerArgs:
     account_id: pulumi.Input[str]
     zone_id: pulumi.Input[str]
@@ -66,10 +78,15 @@ class CloudflareWorkerArgs:
     workers_dev: bool = False
     rollout: Rollout = field(default_factory=Rollout)
     telemetry: Telemetry = field(default_factory=Telemetry)
+    notifications: Optional[Notifications] = None
 
 
 class CloudflareWorker(pulumi.ComponentResource):
-    """Worker, KV namespaces, WorkerVersion, WorkersDeployment, routes, domains, cron triggers."""
+    """A Worker and everything under it: the Worker (its settings, logs and traces), a
+    WorkersKvNamespace per KV binding, the WorkerVersion holding the bundle and bindings, the
+    WorkersDeployment that splits traffic, its WorkersRoute, WorkersCustomDomain and
+    WorkersCronTrigger entry points, a LogpushJob when its trace events are pushed, and
+    WorkerNotifications (Cloudflare's notification policies) when someone is to be notified."""
 
     script_name: pulumi.Output[str]
     version_id: pulumi.Output[str]
@@ -79,84 +96,18 @@ class CloudflareWorker(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("platform:cloudflare_worker:CloudflareWorker", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-
-        telemetry = args.telemetry
-        worker = cloudflare.Worker(f"{name}-worker", account_id=args.account_id, name=name,
-                                   observability=cloudflare.WorkerObservabilityArgs(
-                                       enabled=True, head_sampling_rate=telemetry.logs_sampling_rate,
-                                       logs=cloudflare.WorkerObservabilityLogsArgs(
-                                           enabled=True, invocation_logs=telemetry.invocation_logs,
-                                           head_sampling_rate=telemetry.logs_sampling_rate),
-                                       traces=cloudflare.WorkerObservabilityTracesArgs(
-                                           enabled=telemetry.traces,
-                                           head_sampling_rate=telemetry.traces_sampling_rate)),
-                                   logpush=telemetry.logpush_destination is not None,
-                                   subdomain=cloudflare.WorkerSubdomainArgs(
-                                       enabled=args.workers_dev, previews_enabled=False),
-                                   opts=child)
-        if telemetry.logpush_destination is not None:
-            # An account-wide job of the Workers dataset, narrowed to this Worker's events.
-            cloudflare.LogpushJob(
-                f"{name}-logpush", account_id=args.account_id, name=name,
-                dataset="workers_trace_events", enabled=True,
-                destination_conf=pulumi.Output.secret(telemetry.logpush_destination),
-                filter=json.dumps({"where": {"and": [
-                    {"key": "ScriptName", "operator": "eq", "value": name}]}}),
-                output_options=cloudflare.LogpushJobOutputOptionsArgs(
-                    field_names=TRACE_EVENT_FIELDS, output_type="ndjson",
-                    timestamp_format="rfc3339"),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[worker]))
-
-        bindings = [cloudflare.WorkerVersionBindingArgs(name=k, type="plain_text", text=v)
-                    for k, v in sorted(args.vars.items())]
-        bindings += [cloudflare.WorkerVersionBindingArgs(
-            name=k, type="secret_text", text=pulumi.Output.secret(v))
-            for k, v in sorted(args.secrets.items())]
-        for binding in args.kv_namespaces:
-            namespace = cloudflare.WorkersKvNamespace(
-                f"{name}-kv-{binding.lower()}", account_id=args.account_id,
-                title=f"{name}-{binding.lower()}", opts=child)
-            bindings.append(cloudflare.WorkerVersionBindingArgs(
-                name=binding, type="kv_namespace", namespace_id=namespace.id))
-        bindings += [cloudflare.WorkerVersionBindingArgs(name=k, type="service", service=v)
-                     for k, v in sorted(args.services.items())]
-        if args.ai_binding:
-            bindings.append(cloudflare.WorkerVersionBindingArgs(name=args.ai_binding, type="ai"))
-
-        version = cloudflare.WorkerVersion(
-            f"{name}-version", account_id=args.account_id, worker_id=worker.id,
-            compatibility_date=args.compatibility_date,
-            compatibility_flags=list(args.compatibility_flags),
-            main_module=args.bundle.main_module,
-            modules=[cloudflare.WorkerVersionModuleArgs(
-                name=args.bundle.main_module, content_type=MODULE_CONTENT_TYPE,
-                content_file=args.bundle.path, content_sha256=args.bundle.sha256)],
-            bindings=bindings,
-            annotations=cloudflare.WorkerVersionAnnotationsArgs(
-                workers_message=f"bundle sha256:{args.bundle.sha256}"),
-            opts=child)
-
+        worker = _worker(name, args, child)
+        _logpush(name, args, pulumi.ResourceOptions(parent=self, depends_on=[worker]))
+        kv_namespaces = _kv_namespaces(name, args, child)
+        version = _version(name, args, worker, _bindings(args, kv_namespaces), child)
         deployment = cloudflare.WorkersDeployment(
             f"{name}-deployment", account_id=args.account_id, script_name=worker.name,
-            strategy="percentage", versions=self._traffic(version.id, args.rollout),
+            strategy="percentage", versions=_traffic(version.id, args.rollout),
             opts=child)
-
-        # Routes and domains wait for the deployment so they never point at an empty Worker.
-        after_deploy = pulumi.ResourceOptions(parent=self, depends_on=[deployment])
-        for index, pattern in enumerate(args.routes):
-            cloudflare.WorkersRoute(f"{name}-route-{index}", zone_id=args.zone_id,
-                                    pattern=pattern, script=worker.name, opts=after_deploy)
-        for hostname in args.custom_domains:
-            cloudflare.WorkersCustomDomain(f"{name}-domain-{hostname}",
-                                           account_id=args.account_id, hostname=hostname,
-                                           service=worker.name, zone_id=args.zone_id,
-                                           opts=after_deploy)
-        if args.crons:
-            cloudflare.WorkersCronTrigger(f"{name}-crons", account_id=args.account_id,
-                                          script_name=worker.name,
-                                          schedules=[cloudflare.WorkersCronTriggerScheduleArgs(
-                                              cron=c) for c in args.crons],
-                                          opts=after_deploy)
+        # Routes, domains and crons wait for the deployment so they never point at an empty Worker.
+        _entry_points(name, args, worker, pulumi.ResourceOptions(parent=self,
+                                                                 depends_on=[deployment]))
+        _notifications(name, args, child)
 
         self.script_name = worker.name
         self.version_id = version.id
@@ -164,15 +115,119 @@ class CloudflareWorker(pulumi.ComponentResource):
         self.register_outputs({"script_name": self.script_name, "version_id": self.version_id,
                                "deployment_id": self.deployment_id})
 
-    @staticmethod
-    def _traffic(new_version: pulumi.Output[str],
-                 rollout: Rollout) -> list[cloudflare.WorkersDeploymentVersionArgs]:
-        if rollout.rollback_to:
-            return [cloudflare.WorkersDeploymentVersionArgs(version_id=rollout.rollback_to,
-                                                            percentage=100)]
-        versions = [cloudflare.WorkersDeploymentVersionArgs(version_id=new_version,
-                                                            percentage=rollout.percentage)]
-        if rollout.percentage < 100:
-            versions.append(cloudflare.WorkersDeploymentVersionArgs(
-                version_id=rollout.stable_version_id, percentage=100 - rollout.percentage))
-        return versions
+
+def _worker(name: str, args: CloudflareWorkerArgs, opts: pulumi.ResourceOptions) -> cloudflare.Worker:
+    telemetry = args.telemetry
+    return cloudflare.Worker(f"{name}-worker", account_id=args.account_id, name=name,
+                             observability=cloudflare.WorkerObservabilityArgs(
+                                 enabled=True, head_sampling_rate=telemetry.logs_sampling_rate,
+                                 logs=cloudflare.WorkerObservabilityLogsArgs(
+                                     enabled=True, invocation_logs=telemetry.invocation_logs,
+                                     head_sampling_rate=telemetry.logs_sampling_rate),
+                                 traces=cloudflare.WorkerObservabilityTracesArgs(
+                                     enabled=telemetry.traces,
+                                     head_sampling_rate=telemetry.traces_sampling_rate)),
+                             logpush=telemetry.logpush_destination is not None,
+                             subdomain=cloudflare.WorkerSubdomainArgs(
+                                 enabled=args.workers_dev, previews_enabled=False),
+                             opts=opts)
+
+
+def _logpush(name: str, args: CloudflareWorkerArgs, opts: pulumi.ResourceOptions) -> None:
+    """An account-wide job of the Workers dataset, narrowed to this Worker's events."""
+    destination = args.telemetry.logpush_destination
+    if destination is None:
+        return
+    cloudflare.LogpushJob(
+        f"{name}-logpush", account_id=args.account_id, name=name,
+        dataset="workers_trace_events", enabled=True,
+        destination_conf=pulumi.Output.secret(destination),
+        filter=json.dumps({"where": {"and": [
+            {"key": "ScriptName", "operator": "eq", "value": name}]}}),
+        output_options=cloudflare.LogpushJobOutputOptionsArgs(
+            field_names=TRACE_EVENT_FIELDS, output_type="ndjson", timestamp_format="rfc3339"),
+        opts=opts)
+
+
+def _kv_namespaces(name: str, args: CloudflareWorkerArgs,
+                   opts: pulumi.ResourceOptions) -> dict[str, cloudflare.WorkersKvNamespace]:
+    """One namespace of its own per KV binding, by binding name."""
+    return {binding: cloudflare.WorkersKvNamespace(
+        f"{name}-kv-{binding.lower()}", account_id=args.account_id,
+        title=f"{name}-{binding.lower()}", opts=opts) for binding in args.kv_namespaces}
+
+
+def _bindings(args: CloudflareWorkerArgs, kv_namespaces: Mapping[str, cloudflare.WorkersKvNamespace]
+              ) -> list[cloudflare.WorkerVersionBindingArgs]:
+    """The version's bindings: vars, secrets, KV namespaces, services and Workers AI."""
+    bindings = [cloudflare.WorkerVersionBindingArgs(name=k, type="plain_text", text=v)
+                for k, v in sorted(args.vars.items())]
+    bindings += [cloudflare.WorkerVersionBindingArgs(
+        name=k, type="secret_text", text=pulumi.Output.secret(v))
+        for k, v in sorted(args.secrets.items())]
+    bindings += [cloudflare.WorkerVersionBindingArgs(
+        name=binding, type="kv_namespace", namespace_id=namespace.id)
+        for binding, namespace in kv_namespaces.items()]
+    bindings += [cloudflare.WorkerVersionBindingArgs(name=k, type="service", service=v)
+                 for k, v in sorted(args.services.items())]
+    if args.ai_binding:
+        bindings.append(cloudflare.WorkerVersionBindingArgs(name=args.ai_binding, type="ai"))
+    return bindings
+
+
+def _version(name: str, args: CloudflareWorkerArgs, worker: cloudflare.Worker,
+             bindings: list[cloudflare.WorkerVersionBindingArgs],
+             opts: pulumi.ResourceOptions) -> cloudflare.WorkerVersion:
+    return cloudflare.WorkerVersion(
+        f"{name}-version", account_id=args.account_id, worker_id=worker.id,
+        compatibility_date=args.compatibility_date,
+        compatibility_flags=list(args.compatibility_flags),
+        main_module=args.bundle.main_module,
+        modules=[cloudflare.WorkerVersionModuleArgs(
+            name=args.bundle.main_module, content_type=MODULE_CONTENT_TYPE,
+            content_file=args.bundle.path, content_sha256=args.bundle.sha256)],
+        bindings=bindings,
+        annotations=cloudflare.WorkerVersionAnnotationsArgs(
+            workers_message=f"bundle sha256:{args.bundle.sha256}"),
+        opts=opts)
+
+
+def _entry_points(name: str, args: CloudflareWorkerArgs, worker: cloudflare.Worker,
+                  opts: pulumi.ResourceOptions) -> None:
+    """What sends requests to the Worker: zone routes, custom domains, cron triggers."""
+    for index, pattern in enumerate(args.routes):
+        cloudflare.WorkersRoute(f"{name}-route-{index}", zone_id=args.zone_id,
+                                pattern=pattern, script=worker.name, opts=opts)
+    for hostname in args.custom_domains:
+        cloudflare.WorkersCustomDomain(f"{name}-domain-{hostname}",
+                                       account_id=args.account_id, hostname=hostname,
+                                       service=worker.name, zone_id=args.zone_id, opts=opts)
+    if args.crons:
+        cloudflare.WorkersCronTrigger(f"{name}-crons", account_id=args.account_id,
+                                      script_name=worker.name,
+                                      schedules=[cloudflare.WorkersCronTriggerScheduleArgs(
+                                          cron=c) for c in args.crons],
+                                      opts=opts)
+
+
+def _notifications(name: str, args: CloudflareWorkerArgs, opts: pulumi.ResourceOptions) -> None:
+    if args.notifications is None:
+        return
+    WorkerNotifications(name, WorkerNotificationsArgs(
+        account_id=args.account_id, zone_id=args.zone_id,
+        zone_name=args.notifications.zone_name, emails=args.notifications.emails,
+        edge_error_slo=args.notifications.edge_error_slo,
+        logpush=args.telemetry.logpush_destination is not None), opts=opts)
+
+
+def _traffic(new_version: pulumi.Output[str],
+             rollout: Rollout) -> list[cloudflare.WorkersDeploymentVersionArgs]:
+    if rollout.rollback_to:
+        return [cloudflare.WorkersDeploymentVersionArgs(version_id=rollout.rollback_to,
+                                                        percentage=100)]
+    versions = [cloudflare.WorkersDeploymentVersionArgs(version_id=new_version,
+                                                        percentage=rollout.percentage)]
+    if rollout.percentage < 100:
+        versions.append(cloudflare.WorkersDeploymentVersionArgs(
+            version_id=rollout.stable_version_id, percentage=100 - rollout.percentage))
+    return versions

@@ -5,12 +5,22 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 import pulumi
-from pulumi_kubernetes.core.v1 import (LimitRange, LimitRangeItemArgs, LimitRangeSpecArgs,
-                                       Namespace, ResourceQuota, ResourceQuotaSpecArgs)
+from pulumi_kubernetes.core.v1 import (
+    LimitRange,
+    LimitRangeItemArgs,
+    LimitRangeSpecArgs,
+    Namespace,
+    ResourceQuota,
+    ResourceQuotaSpecArgs,
+)
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
-from pulumi_kubernetes.networking.v1 import (NetworkPolicy, NetworkPolicyEgressRuleArgs,
-                                             NetworkPolicyPeerArgs, NetworkPolicyPortArgs,
-                                             NetworkPolicySpecArgs)
+from pulumi_kubernetes.networking.v1 import (
+    NetworkPolicy,
+    NetworkPolicyEgressRuleArgs,
+    NetworkPolicyPeerArgs,
+    NetworkPolicyPortArgs,
+    NetworkPolicySpecArgs,
+)
 
 from components.kubernetes_objects import FORCE_APPLY, MANAGED_BY
 

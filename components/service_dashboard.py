@@ -19,7 +19,7 @@ from grafana_foundation_sdk.models.dashboard import Threshold, ThresholdsMode
 from pulumi_kubernetes.core.v1 import ConfigMap
 
 from components.kubernetes_objects import service_metadata
-from components.service_signals import ServiceSignals, number
+from components.service_signals import ServiceSignals, number, promql_string
 
 RATE = "$__rate_interval"  # Grafana's window: at least four scrape intervals
 
@@ -40,10 +40,16 @@ def _drawn_as_line() -> GraphThresholdsStyleConfig:
 
 def dashboard_json(signals: ServiceSignals) -> dict[str, Any]:
     """The dashboard of one service: traffic, errors against the SLO, latency against its
-    target, calls to its dependencies, circuit breaker, replicas against the HPA bounds."""
+    target, replicas against the HPA bounds, saturation (CPU against the HPA's target, memory
+    against the limit, restarts, requests in flight), calls to its dependencies, circuit
+    breaker."""
     s, prefix = signals, signals.metric_prefix
     users = ("," + s.user_routes) if s.user_routes else ""
     own = "{" + s.selector() + users + "}"
+    # The routes with an objective of their own have their own latency panels.
+    shared = "{" + s.selector() + users + (
+        "," + s.route_matcher("!~", list(s.route_latency_p99_seconds))
+        if s.route_latency_p99_seconds else "") + "}"
     errors = "{" + s.selector() + ',code=~"5.."' + users + "}"
     hpa = f'{{namespace="{s.namespace}",horizontalpodautoscaler="{s.service}"}}'
     builder = (
@@ -60,16 +66,14 @@ def dashboard_json(signals: ServiceSignals) -> dict[str, Any]:
                                        f"{number(s.error_budget * 100)}%)")
                     .unit("percentunit").min(0).span(12)
                     .thresholds(_line(s.error_budget)).thresholds_style(_drawn_as_line())
+                    # No 5xx series exists until the first 5xx: `or vector(0)` shows 0, not
+                    # "No data", while there is traffic.
                     .with_target(_query(
-                        f"sum(rate({prefix}_http_requests_total{errors}[{RATE}]))\n/\n"
+                        f"(sum(rate({prefix}_http_requests_total{errors}[{RATE}])) or vector(0))\n/\n"
                         f"sum(rate({prefix}_http_requests_total{own}[{RATE}]))", "5xx ratio")))
-        .with_panel(Timeseries().title(f"Latency (p99 target {number(s.latency_p99_seconds * 1000)} ms)")
-                    .unit("s").min(0).span(12)
-                    .thresholds(_line(s.latency_p99_seconds)).thresholds_style(_drawn_as_line())
-                    .targets([_query(
-                        f"histogram_quantile({q}, sum by (le) (rate("
-                        f"{prefix}_http_request_duration_seconds_bucket{own}[{RATE}])))", f"p{label}")
-                        for q, label in ((0.5, "50"), (0.9, "90"), (0.99, "99"))]))
+        .with_panel(_latency(prefix, shared, s.latency_p99_seconds,
+                             "Latency" + (" of the other routes" if s.route_latency_p99_seconds
+                                          else "")))
         .with_panel(Timeseries().title("Replicas against the autoscaler's bounds").min(0).span(12)
                     .targets([
                         _query(f"max(kube_horizontalpodautoscaler_{series}{hpa})", legend)
@@ -77,6 +81,10 @@ def dashboard_json(signals: ServiceSignals) -> dict[str, Any]:
                                                ("spec_min_replicas", "min"),
                                                ("spec_max_replicas", "max"))]))
     )
+    for route, seconds in sorted(s.route_latency_p99_seconds.items()):
+        routed = "{" + s.selector() + "," + s.route_matcher("=~", [route]) + "}"
+        builder = builder.with_panel(_latency(prefix, routed, seconds, f"Latency of {route}"))
+    builder = _saturation(builder, s)
     if s.outbound_calls or s.circuit_breaker:
         builder = builder.with_row(Row("Dependencies"))
     for callee in s.outbound_calls:
@@ -99,6 +107,50 @@ def dashboard_json(signals: ServiceSignals) -> dict[str, Any]:
             .with_target(_query(f"max({prefix}_circuit_breaker_state{{{s.selector()}}})", "state")))
     encoded = JSONEncoder(sort_keys=True).encode(builder.build())
     return json.loads(encoded)
+
+
+def _latency(prefix: str, selector: str, objective: float, title: str) -> Timeseries:
+    """p50, p90 and p99 of the requests `selector` picks, against their p99 objective."""
+    return (Timeseries().title(f"{title} (p99 target {number(objective * 1000)} ms)")
+            .unit("s").min(0).span(12)
+            .thresholds(_line(objective)).thresholds_style(_drawn_as_line())
+            .targets([_query(
+                f"histogram_quantile({q}, sum by (le) (rate("
+                f"{prefix}_http_request_duration_seconds_bucket{selector}[{RATE}])))", f"p{label}")
+                for q, label in ((0.5, "50"), (0.9, "90"), (0.99, "99"))]))
+
+
+def _saturation(builder: Dashboard, s: ServiceSignals) -> Dashboard:
+    """How full the service runs: CPU against the autoscaler's target, memory against the
+    limit (the OOM kill), restarts, and requests in flight."""
+    containers = f"namespace={promql_string(s.namespace)},container={promql_string(s.service)}"
+    cpu = (Timeseries().title("CPU against the autoscaler's target (share of the request)")
+           .unit("percentunit").min(0).span(12)
+           .with_target(_query(
+               f"sum(rate(container_cpu_usage_seconds_total{{{containers}}}[{RATE}]))\n/\n"
+               f'sum(kube_pod_container_resource_requests{{{containers},resource="cpu"}})',
+               "CPU used / requested")))
+    if s.cpu_target_utilization is not None:
+        cpu = cpu.thresholds(_line(s.cpu_target_utilization / 100)).thresholds_style(
+            _drawn_as_line())
+    return (builder
+            .with_row(Row("Saturation"))
+            .with_panel(cpu)
+            .with_panel(Timeseries().title("Memory against the limit, by pod")
+                        .unit("percentunit").min(0).span(12)
+                        .thresholds(_line(1)).thresholds_style(_drawn_as_line())
+                        .with_target(_query(
+                            f"max by (pod) (container_memory_working_set_bytes{{{containers}}})"
+                            f"\n/ on (pod)\nmax by (pod) (kube_pod_container_resource_limits"
+                            f'{{{containers},resource="memory"}})', "{{pod}}")))
+            .with_panel(Timeseries().title("Container restarts, by pod").min(0).span(12)
+                        .with_target(_query(
+                            f"sum by (pod) (increase(kube_pod_container_status_restarts_total"
+                            f"{{{containers}}}[{RATE}]))", "{{pod}}")))
+            .with_panel(Timeseries().title("Requests in flight, by pod").min(0).span(12)
+                        .with_target(_query(
+                            f"sum by (pod) ({s.metric_prefix}_http_requests_in_flight"
+                            f"{{{s.selector()}}})", "{{pod}}"))))
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,17 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 import pulumi
-from pulumi_kubernetes.networking.v1 import (HTTPIngressPathArgs, HTTPIngressRuleValueArgs,
-                                             Ingress, IngressBackendArgs, IngressRuleArgs,
-                                             IngressServiceBackendArgs, IngressSpecArgs,
-                                             IngressTLSArgs, ServiceBackendPortArgs)
+from pulumi_kubernetes.networking.v1 import (
+    HTTPIngressPathArgs,
+    HTTPIngressRuleValueArgs,
+    Ingress,
+    IngressBackendArgs,
+    IngressRuleArgs,
+    IngressServiceBackendArgs,
+    IngressSpecArgs,
+    IngressTLSArgs,
+    ServiceBackendPortArgs,
+)
 
 from components.kubernetes_objects import service_metadata
 

@@ -1,12 +1,15 @@
 """WorkerNotifications: the Cloudflare notification policies that tell a Worker's owners it fails.
 
-What the Cloudflare provider (v6.23.1) offers: a `NotificationPolicy` of an account, for one of
-Cloudflare's alert types, sent by e-mail, webhook or PagerDuty. None of its alert types is about
-one Worker's errors; the nearest is `http_alert_edge_error`, the zone's edge 5xx error rate judged
-against an SLO by burn rate over 1 h and 5 m, which covers the Worker's routes in that zone (and
-every other host of the zone). A Worker that pushes its logs also gets
-`failing_logpush_job_disabled_alert`, sent when Cloudflare disables a Logpush job that keeps
-failing, so that missing logs do not go unnoticed.
+What Cloudflare offers (provider v6.23.1, `NotificationPolicy` of an account, by e-mail, webhook
+or PagerDuty): no alert type is about one Worker, and none can be narrowed to one. The nearest,
+`http_alert_edge_error` (the edge 5xx error rate judged against an SLO by burn rate over 1 h and
+5 m), takes only two filters, `zones` and `slo`: it covers every host of the zone, the Worker's
+routes among them. `failing_logpush_job_disabled_alert` (Cloudflare disabled a Logpush job that
+kept failing) takes none: it covers every Logpush job of the account. Both are therefore
+policies of the zone and of the account, named and described so, and one stack per zone must
+own them: two Worker stacks of one zone (staging and production share example.com) that both
+declared them would mail every zone-wide 5xx twice. `tests/test_worker_observability.py` holds
+the repository to that.
 """
 from __future__ import annotations
 
@@ -21,13 +24,14 @@ import pulumi_cloudflare as cloudflare
 class WorkerNotificationsArgs:
     account_id: pulumi.Input[str]
     zone_id: pulumi.Input[str]
+    zone_name: str
     emails: Sequence[str]
     edge_error_slo: str  # e.g. "99.9"
     logpush: bool = False
 
 
 class WorkerNotifications(pulumi.ComponentResource):
-    """Edge 5xx error-rate notifications for the Worker's zone, and Logpush failure ones."""
+    """The zone's edge 5xx error-rate policy, and the account's Logpush-failure policy."""
 
     def __init__(self, name: str, args: WorkerNotificationsArgs,
                  opts: Optional[pulumi.ResourceOptions] = None):
@@ -37,8 +41,11 @@ class WorkerNotifications(pulumi.ComponentResource):
             emails=[cloudflare.NotificationPolicyMechanismsEmailArgs(id=email)
                     for email in args.emails])
         cloudflare.NotificationPolicy(
-            f"{name}-edge-errors", account_id=args.account_id, name=f"{name}: edge 5xx errors",
-            description=f"5xx answers in the zone of {name} burn its {args.edge_error_slo}% SLO",
+            f"{name}-edge-errors", account_id=args.account_id,
+            name=f"zone {args.zone_name}: edge 5xx errors",
+            description=(f"5xx answers at the edge of every host of zone {args.zone_name} (the "
+                         f"routes of {name} among them) burn its {args.edge_error_slo}% SLO; "
+                         "Cloudflare cannot narrow this alert to one Worker"),
             alert_type="http_alert_edge_error", enabled=True, mechanisms=mechanisms,
             filters=cloudflare.NotificationPolicyFiltersArgs(zones=[args.zone_id],
                                                              slos=[args.edge_error_slo]),
@@ -46,8 +53,10 @@ class WorkerNotifications(pulumi.ComponentResource):
         if args.logpush:
             cloudflare.NotificationPolicy(
                 f"{name}-logpush-disabled", account_id=args.account_id,
-                name=f"{name}: Logpush job disabled",
-                description=f"Cloudflare disabled a failing Logpush job (the logs of {name})",
+                name="account: a Logpush job disabled",
+                description=("Cloudflare disabled a Logpush job of the account that kept failing "
+                             f"(the trace events of {name} are pushed by one); this alert has no "
+                             "filter, so it covers every Logpush job of the account"),
                 alert_type="failing_logpush_job_disabled_alert", enabled=True,
                 mechanisms=mechanisms, opts=child)
         self.register_outputs({})

@@ -1,94 +1,36 @@
 """The files of a Docker build context, as the builder sees them: `.dockerignore` honoured.
 
-Docker's rules (moby's patternmatcher, what BuildKit and pulumi-docker use): one pattern a
-line, `#` starts a comment, paths are relative to the context root (a leading `/` is
-dropped), `*` and `?` stay within one path element, `**` spans any number of them, a line
-starting with `!` re-includes what it matches, and the last pattern that matches a file or
-one of its parent folders decides. The Dockerfile and `.dockerignore` are always sent.
+The patterns are matched by the Docker SDK for Python (`docker.utils.build.exclude_paths`, its
+port of moby's pattern matcher, which `docker build` uses): one pattern a line, `#` starts a
+comment, a leading `/` is dropped, `*` and `?` stay within one path element, `**` spans any
+number of them, `!` re-includes, the last pattern that matches a file or one of its parent
+folders decides, and the Dockerfile and `.dockerignore` are always sent.
 """
 from __future__ import annotations
 
 import hashlib
 import posixpath
-import re
 from pathlib import Path
 
 IGNORE_FILE = ".dockerignore"
 
 
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    out, i = "", 0
-    while i < len(pattern):
-        char = pattern[i]
-        if pattern.startswith("**", i):
-            i += 2
-            if pattern.startswith("/", i):  # `**/` also matches no folder at all
-                out += "(.*/)?"
-                i += 1
-            else:
-                out += ".*"
-            continue
-        if char == "*":
-            out += "[^/]*"
-        elif char == "?":
-            out += "[^/]"
-        elif char == "[":
-            end = pattern.find("]", i + 1)
-            if end < 0:
-                out += re.escape(char)
-            else:
-                body = pattern[i + 1:end]
-                out += "[" + ("^" + body[1:] if body.startswith("!") else body) + "]"
-                i = end
-        elif char == "\\" and i + 1 < len(pattern):
-            i += 1
-            out += re.escape(pattern[i])
-        else:
-            out += re.escape(char)
-        i += 1
-    return re.compile(out + r"\Z")
-
-
-def read_patterns(context: Path) -> list[tuple[re.Pattern[str], bool]]:
-    """(pattern, excludes) per line of the context's .dockerignore, in order."""
+def read_patterns(context: Path) -> list[str]:
+    """The context's .dockerignore patterns, in order, as the Docker SDK reads the file."""
     path = context / IGNORE_FILE
     if not path.is_file():
         return []
-    patterns = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        excludes = not line.startswith("!")
-        line = line.lstrip("!").strip()
-        cleaned = posixpath.normpath(line).lstrip("/")
-        if cleaned in ("", "."):
-            continue
-        patterns.append((_pattern_regex(cleaned), excludes))
-    return patterns
-
-
-def is_excluded(relative: str, patterns: list[tuple[re.Pattern[str], bool]]) -> bool:
-    parts = relative.split("/")
-    candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]  # the path and its parents
-    excluded = False
-    for regex, excludes in patterns:
-        if any(regex.match(candidate) for candidate in candidates):
-            excluded = excludes
-    return excluded
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def context_files(context: Path, dockerfile: str = "Dockerfile") -> list[str]:
     """Every file the builder receives, relative to the context, sorted."""
-    patterns = read_patterns(context)
-    always = {IGNORE_FILE, posixpath.normpath(dockerfile)}
-    files = []
-    for path in context.rglob("*"):
-        if path.is_file():
-            relative = path.relative_to(context).as_posix()
-            if relative in always or not is_excluded(relative, patterns):
-                files.append(relative)
-    return sorted(files)
+    # Imported here: the SDK loads an HTTP client (0.15 s) that only a stack building an image needs.
+    from docker.utils.build import exclude_paths
+
+    included = exclude_paths(str(context), read_patterns(context), posixpath.normpath(dockerfile))
+    return sorted(Path(p).as_posix() for p in included if (context / p).is_file())
 
 
 def context_digest(context: Path, dockerfile: str = "Dockerfile") -> str:

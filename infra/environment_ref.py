@@ -72,7 +72,7 @@ REQUIRED = [f.name for f in fields(EnvironmentSettings) if f.name != "forwarded"
 # A policy pack judging a component stack sees the stack's outputs but never the StackReference
 # they came from (the engine leaves read resources out of a stack validation): what a rule
 # needs of the environment, the component stack passes on as `environment_<name>` outputs.
-FORWARDED = ("quota", "cloudflare_zone_name", "cloudflare_zone_id")
+FORWARDED = ("quota", "cloudflare_zone_name", "cloudflare_zone_id", "images")
 
 
 async def read_environment(stack: StackName, organization: str) -> EnvironmentSettings:

@@ -8,8 +8,10 @@ import pulumi
 from components.environment import Environment, EnvironmentArgs
 from infra.config.environment import EnvironmentConfig
 from infra.environment_ref import EnvironmentSettings, IngressSettings, MonitoringSettings
+from infra.project import PROJECT_ROOT
 from infra.providers import kubernetes_provider
-from infra.stacks import PROJECT_ROOT, StackName
+from infra.project import project_root
+from infra.stacks import StackName, promotion_order
 
 
 def pod_security_version() -> str:
@@ -18,6 +20,7 @@ def pod_security_version() -> str:
 
 
 async def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
+    promotion_order(project_root())  # an order that cannot be followed is refused here too
     provider = kubernetes_provider(stack, config.kubernetes.context)
     quota, defaults = config.quota, config.container_defaults
     hard_quota = {"requests.cpu": quota.requests_cpu, "requests.memory": quota.requests_memory,
@@ -48,4 +51,9 @@ async def build(stack: StackName, config: EnvironmentConfig) -> dict[str, Any]:
         monitoring=MonitoringSettings(**config.monitoring.model_dump()))
     # The namespace output follows the created object, so a component stack waits for it.
     # The quota is for the policy pack: it holds each component's HPA to it (policy/).
-    return {**settings.exports(), "namespace": environment.namespace, "quota": hard_quota}
+    outputs = {**settings.exports(), "namespace": environment.namespace, "quota": hard_quota}
+    if config.images is not None:  # for the policy pack: where the components' images may come from
+        outputs["images"] = config.images.model_dump(mode="json", exclude_none=True)
+    if config.lifetime is not None:  # what `platform env sweep` reads from the backend
+        outputs["lifetime"] = config.lifetime.model_dump(mode="json")
+    return outputs

@@ -6,10 +6,15 @@ from typing import Any
 import pulumi
 
 from components.alert_rules import CustomAlert
-from components.go_service import Caller, GoService, GoServiceArgs, ImageBuild, Peer
-from components.service_dashboard import ServiceDashboard, ServiceDashboardArgs
-from components.service_ingress import ServiceIngress, ServiceIngressArgs
-from components.service_monitoring import ServiceMonitoring, ServiceMonitoringArgs
+from components.go_service import (
+    Caller,
+    Exposure,
+    GoService,
+    GoServiceArgs,
+    ImageBuild,
+    Monitoring,
+    Peer,
+)
 from components.service_signals import ServiceSignals
 from infra.build_context import context_digest
 from infra.config.common import repo_file
@@ -50,10 +55,69 @@ def signals(name: str, namespace: str, config: GoServiceConfig) -> ServiceSignal
         metric_prefix=monitoring.metric_prefix or name.replace("-", "_"),
         availability=config.slo.availability,
         latency_p99_seconds=config.slo.latency_p99_ms / 1000,
+        route_latency_p99_seconds={route: ms / 1000
+                                   for route, ms in config.slo.route_latency_p99_ms.items()},
         excluded_paths=[config.probes.liveness_path, config.probes.readiness_path,
                         config.probes.startup_path, monitoring.metrics_path],
         circuit_breaker=monitoring.circuit_breaker,
-        outbound_calls=monitoring.outbound_calls)
+        outbound_calls=monitoring.outbound_calls,
+        cpu_target_utilization=config.scaling.target_cpu_utilization)
+
+
+def exposure(config: GoServiceConfig, environment: EnvironmentSettings) -> Exposure | None:
+    """The public host of an exposed service: its subdomain under the environment's domain."""
+    if not config.expose:
+        return None
+    expose = config.expose
+    return Exposure(host=f"{expose.subdomain}.{environment.base_domain}", path=expose.path,
+                    ingress_class=environment.ingress.class_name,
+                    tls_secret=expose.tls_secret, cluster_issuer=expose.cluster_issuer)
+
+
+def monitoring(name: str, config: GoServiceConfig,
+               environment: EnvironmentSettings) -> Monitoring | None:
+    """Scraping, alerts and the dashboard, when the environment runs monitoring."""
+    if not environment.monitoring.enabled:
+        return None
+    return Monitoring(
+        signals=signals(name, environment.namespace, config),
+        metrics_path=config.monitoring.metrics_path,
+        scrape_interval=config.monitoring.scrape_interval,
+        runbooks_url=environment.monitoring.runbooks_url,
+        custom_alerts=[CustomAlert(alert=a.alert, expr=a.expr, for_=a.for_, severity=a.severity,
+                                   summary=a.summary) for a in config.monitoring.alerts],
+        resource_labels=environment.monitoring.resource_labels,
+        dashboard_labels=environment.monitoring.dashboard_labels)
+
+
+def service_args(name: str, config: GoServiceConfig, environment: EnvironmentSettings,
+                 labels: dict[str, str]) -> GoServiceArgs:
+    """The component's args: the config model's values, with what the environment decides."""
+    scaling, probes, shutdown, files = config.scaling, config.probes, config.shutdown, config.files
+    return GoServiceArgs(
+        namespace=environment.namespace, image=_image(config), port=config.port,
+        min_replicas=scaling.min_replicas, max_replicas=scaling.max_replicas,
+        target_cpu_utilization=scaling.target_cpu_utilization,
+        min_available=config.min_available,
+        requests=config.resources.requests.model_dump(),
+        limits=config.resources.limits.model_dump(),
+        liveness_path=probes.liveness_path, readiness_path=probes.readiness_path,
+        startup_path=probes.startup_path,
+        drain_seconds=shutdown.drain_seconds, shutdown_timeout_seconds=shutdown.timeout_seconds,
+        env=config.env,
+        secret_env={k: pulumi.Output.secret(reveal(v)) for k, v in config.secret_env.items()},
+        files={file_name: repo_file(path).read_text()
+               for file_name, path in (files.sources.items() if files else ())},
+        files_mount_path=files.mount_path if files else None,
+        callers=callers(config, environment),
+        peers=[Peer(ports=p.ports, namespace=p.namespace, pod_labels=p.pod_labels, cidr=p.cidr,
+                    except_cidrs=p.except_cidrs) for p in config.peers],
+        automount_service_account_token=config.service_account_token,
+        service_type=config.service_type,
+        service_source_ranges=config.service_source_ranges,
+        label_domain=environment.label_domain, labels=labels,
+        exposure=exposure(config, environment),
+        monitoring=monitoring(name, config, environment))
 
 
 async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
@@ -63,64 +127,11 @@ async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
         providers.append(docker_provider(stack))
     name = config.name or stack.component
     labels = {f"{environment.label_domain}/environment": stack.env}
-    args = GoServiceArgs(
-        namespace=environment.namespace,
-        image=_image(config),
-        port=config.port,
-        min_replicas=config.scaling.min_replicas,
-        max_replicas=config.scaling.max_replicas,
-        target_cpu_utilization=config.scaling.target_cpu_utilization,
-        min_available=config.min_available,
-        requests=config.resources.requests.model_dump(),
-        limits=config.resources.limits.model_dump(),
-        liveness_path=config.probes.liveness_path,
-        readiness_path=config.probes.readiness_path,
-        startup_path=config.probes.startup_path,
-        drain_seconds=config.shutdown.drain_seconds,
-        shutdown_timeout_seconds=config.shutdown.timeout_seconds,
-        env=config.env,
-        secret_env={k: pulumi.Output.secret(reveal(v)) for k, v in config.secret_env.items()},
-        files={file_name: repo_file(path).read_text()
-               for file_name, path in (config.files.sources.items() if config.files else ())},
-        files_mount_path=config.files.mount_path if config.files else None,
-        callers=callers(config, environment),
-        peers=[Peer(ports=p.ports, namespace=p.namespace, pod_labels=p.pod_labels, cidr=p.cidr,
-                    except_cidrs=p.except_cidrs) for p in config.peers],
-        automount_service_account_token=config.service_account_token,
-        service_type=config.service_type,
-        service_source_ranges=config.service_source_ranges,
-        label_domain=environment.label_domain,
-        labels=labels)
+    args = service_args(name, config, environment, labels)
     service = GoService(name, args, opts=pulumi.ResourceOptions(providers=providers))
-    # Exposure, monitoring and the dashboard are parts of the service (and use its providers).
-    opts = pulumi.ResourceOptions(parent=service)
-    exposure: dict[str, Any] = {}
-    if config.expose:
-        expose = config.expose
-        public_host = f"{expose.subdomain}.{environment.base_domain}"
-        ingress = ServiceIngress(name, ServiceIngressArgs(
-            namespace=environment.namespace, service_name=service.service_name,
-            service_port=config.port, host=public_host, path=expose.path,
-            ingress_class=environment.ingress.class_name, tls_secret=expose.tls_secret,
-            cluster_issuer=expose.cluster_issuer, labels=labels), opts=opts)
-        exposure = {"public_host": public_host, "public_url": ingress.url}
-    monitoring = environment.monitoring
-    if monitoring.enabled:
-        service_signals = signals(name, environment.namespace, config)
-        ServiceMonitoring(name, ServiceMonitoringArgs(
-            namespace=environment.namespace, signals=service_signals,
-            selector={"app.kubernetes.io/name": name}, port_name="http",
-            metrics_path=config.monitoring.metrics_path,
-            scrape_interval=config.monitoring.scrape_interval,
-            runbooks_url=monitoring.runbooks_url,
-            custom_alerts=[CustomAlert(alert=a.alert, expr=a.expr, for_=a.for_,
-                                       severity=a.severity, summary=a.summary)
-                           for a in config.monitoring.alerts],
-            labels={**labels, **monitoring.resource_labels}), opts=opts)
-        ServiceDashboard(name, ServiceDashboardArgs(
-            namespace=environment.namespace, signals=service_signals,
-            labels={**labels, **monitoring.dashboard_labels}), opts=opts)
     host = f"{name}.{environment.namespace}.svc.cluster.local"
+    public = ({"public_host": args.exposure.host, "public_url": service.public_url}
+              if args.exposure else {})
     return {
         **environment.forwarded,
         "environment": stack.env,
@@ -134,6 +145,6 @@ async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:
         "max_replicas": config.scaling.max_replicas,
         "min_available": config.min_available,
         "termination_grace_period_seconds": args.termination_grace_period_seconds,
-        "monitoring": monitoring.enabled,
-        **exposure,
+        "monitoring": environment.monitoring.enabled,
+        **public,
     }

@@ -6,7 +6,8 @@ import importlib
 import pulumi
 
 from infra.config.loader import load_config
-from infra.stacks import parse_stack_name, project_root
+from infra.project import project_root
+from infra.stacks import parse_stack_name
 
 # Config model name -> the module that builds it. Imported lazily so each stack pays only
 # for the provider SDK it uses (the Cloudflare SDK alone costs ~1.4 s to import).

@@ -6,9 +6,14 @@ from typing import Any
 
 import pulumi
 
-from components.cloudflare_worker import (Bundle, CloudflareWorker, CloudflareWorkerArgs, Rollout,
-                                         Telemetry)
-from components.worker_notifications import WorkerNotifications, WorkerNotificationsArgs
+from components.cloudflare_worker import (
+    Bundle,
+    CloudflareWorker,
+    CloudflareWorkerArgs,
+    Notifications,
+    Rollout,
+    Telemetry,
+)
 from infra import naming
 from infra.config.common import repo_file
 from infra.config.loader import NAMESPACE, reveal
@@ -61,13 +66,14 @@ async def build(stack: StackName, config: WorkerConfig) -> dict[str, Any]:
     environment = await read_environment(stack, config.organization)
     check_in_zone(stack, config, environment)
     bundle = bundle_of(config)
+    runtime = config.runtime  # read from wrangler.toml once
     script_name = naming.worker_script_name(stack)
     worker = CloudflareWorker(script_name, CloudflareWorkerArgs(
         account_id=environment.cloudflare_account_id,
         zone_id=environment.cloudflare_zone_id,
         bundle=bundle,
-        compatibility_date=config.compatibility_date.isoformat(),
-        compatibility_flags=config.compatibility_flags,
+        compatibility_date=runtime.compatibility_date.isoformat(),
+        compatibility_flags=runtime.compatibility_flags,
         vars=public_vars(config, environment),
         secrets={k: pulumi.Output.secret(reveal(v)) for k, v in config.secrets.items()},
         ai_binding=config.ai_binding,
@@ -80,15 +86,12 @@ async def build(stack: StackName, config: WorkerConfig) -> dict[str, Any]:
         rollout=Rollout(percentage=config.rollout.percentage,
                         stable_version_id=config.rollout.stable_version_id,
                         rollback_to=config.rollout.rollback_to),
-        telemetry=telemetry(config)),
+        telemetry=telemetry(config),
+        notifications=(Notifications(emails=config.notifications.emails,
+                                     edge_error_slo=config.notifications.edge_error_slo,
+                                     zone_name=environment.cloudflare_zone_name)
+                       if config.notifications else None)),
         opts=pulumi.ResourceOptions(providers=[cloudflare_provider(stack)]))
-    if config.notifications:
-        WorkerNotifications(script_name, WorkerNotificationsArgs(
-            account_id=environment.cloudflare_account_id, zone_id=environment.cloudflare_zone_id,
-            emails=config.notifications.emails,
-            edge_error_slo=config.notifications.edge_error_slo,
-            logpush=config.logpush_destination is not None),
-            opts=pulumi.ResourceOptions(parent=worker))
     hosts = sorted({route_host(r) for r in config.routes} | set(config.custom_domains))
     return {
         **environment.forwarded,
@@ -101,7 +104,7 @@ async def build(stack: StackName, config: WorkerConfig) -> dict[str, Any]:
         "urls": [f"https://{host}" for host in hosts],
         "bundle": bundle.path,
         "bundle_sha256": bundle.sha256,
-        "compatibility_date": config.compatibility_date.isoformat(),
+        "compatibility_date": runtime.compatibility_date.isoformat(),
         "traffic": ({"rollback_to": config.rollout.rollback_to} if config.rollout.rollback_to
                     else {"new_version_percentage": config.rollout.percentage,
                           "stable_version_id": config.rollout.stable_version_id}),

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import re
 import typing
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from infra.stacks import project_root
+from infra.project import project_root
+from infra.quantities import quantity_value
 
 
 class InvalidKey(ValueError):
@@ -19,6 +19,21 @@ class InvalidKey(ValueError):
         super().__init__(reason)
         self.key = key
         self.reason = reason
+
+
+class Why:
+    """Why a field's bounds hold, shown beside pydantic's "Input should be greater than or equal
+    to ...": `Annotated[int, Field(ge=1024), Why(low="...")]` (`low` for the lower bound, `high`
+    for the upper)."""
+
+    def __init__(self, low: str | None = None, high: str | None = None):
+        self.low = low
+        self.high = high
+
+
+def why_of(field: Any) -> Why | None:
+    """The reasons of a field's bounds, if its type or declaration gives them."""
+    return next((m for m in getattr(field, "metadata", []) if isinstance(m, Why)), None)
 
 
 class ConfigModel(BaseModel):
@@ -60,21 +75,11 @@ LabelValue = matching(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$",
 LabelKey = matching(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
                     "a Kubernetes label key")
 UrlPath = matching(r"^/[\w./-]*$", "an absolute URL path such as /healthz")
-Port = Annotated[int, Field(ge=1, le=65535)]
-UnprivilegedPort = Annotated[int, Field(ge=1024, le=65535)]
-
-_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?)(?P<suffix>m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
-_SUFFIX = {None: 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-
-
-def quantity_value(quantity: str) -> Decimal:
-    """A Kubernetes resource quantity as a number (cores or bytes)."""
-    match = _QUANTITY.match(quantity)
-    if not match:
-        raise ValueError(f"'{quantity}' is not a Kubernetes quantity (e.g. 250m, 1, 128Mi, 1Gi)")
-    return Decimal(match["num"]) * Decimal(_SUFFIX[match["suffix"]])
-
+_TCP_PORTS = "TCP ports run from 1 to 65535"
+Port = Annotated[int, Field(ge=1, le=65535), Why(low=_TCP_PORTS, high=_TCP_PORTS)]
+UnprivilegedPort = Annotated[int, Field(ge=1024, le=65535), Why(
+    low="the pod runs as non-root, and a non-root process cannot listen on a port below 1024",
+    high=_TCP_PORTS)]
 
 def require_within(request_key: str, request: str, limit_key: str, limit: str) -> None:
     """A request above its limit could never be scheduled within it: name the request key."""

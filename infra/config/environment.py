@@ -1,12 +1,29 @@
 """Config of an environment stack (`staging`, `production`)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import Field, model_validator
 
-from infra.config.common import (CloudflareId, ConfigModel, DnsLabel, Hostname, InvalidKey,
-                                 LabelKey, LabelValue, Quantity, matching, require_within)
+from infra.config.common import (
+    CloudflareId,
+    ConfigModel,
+    DnsLabel,
+    Hostname,
+    InvalidKey,
+    LabelKey,
+    LabelValue,
+    Quantity,
+    RepoPath,
+    matching,
+    repo_file,
+    require_within,
+)
 
 HttpsUrl = matching(r"^https://[^\s/?#]+(/[^\s?#]*)?$", "an https:// URL without query or fragment")
+# A registry host (with its port) and optionally a path under it: images must start with it.
+RegistryPrefix = matching(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
+                          "a registry host[:port][/path] such as registry.example.com/platform")
 
 
 class KubernetesTarget(ConfigModel):
@@ -102,6 +119,65 @@ class Monitoring(ConfigModel):
         return self
 
 
+class Promotion(ConfigModel):
+    """Where the environment stands in the promotion order (read by `infra.stacks`)."""
+
+    after: DnsLabel | None = Field(None, description="the environment a change is promoted "
+                                                     "through before this one (none: the first)")
+
+
+class ImageSigner(ConfigModel):
+    """Who must have signed an image: a cosign public key, or a keyless (Sigstore) identity,
+    the OIDC issuer and the subject of the signing certificate (on GitHub: the workflow)."""
+
+    key: RepoPath | None = Field(None, description="a cosign public key file, relative to the "
+                                                   "repository root (offline signing)")
+    issuer: HttpsUrl | None = Field(None, description="keyless: the OIDC issuer of the signing "
+                                                      "certificate, e.g. "
+                                                      "https://token.actions.githubusercontent.com")
+    subject: str | None = Field(None, min_length=1, description="keyless: the certificate's "
+                                "identity, e.g. https://github.com/OWNER/REPO/.github/workflows/"
+                                "images.yml@refs/heads/main")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "ImageSigner":
+        if self.key is not None and (self.issuer or self.subject):
+            raise InvalidKey("key", "set either key, or issuer and subject (keyless), not both")
+        if self.key is None and not (self.issuer and self.subject):
+            raise InvalidKey("subject" if self.issuer else "issuer",
+                             "set key, or both issuer and subject (keyless)")
+        if self.key is not None and not repo_file(self.key).is_file():
+            raise InvalidKey("key", f"no file {self.key}")
+        return self
+
+
+class ImageAdmission(ConfigModel):
+    """Which images the environment admits. In production every rule is enforced (the policy
+    pack refuses an image outside `registries`, `platform preview`/`up` refuse one `signer`
+    did not sign); elsewhere they are warnings."""
+
+    registries: list[RegistryPrefix] = Field(
+        min_length=1, description="where images may come from: a registry host[:port][/path]; "
+                                  "an image is admitted when its repository is under one")
+    signer: ImageSigner | None = Field(None, description="who must have signed every image "
+                                                         "(cosign verify, by digest)")
+
+
+class Lifetime(ConfigModel):
+    """An ephemeral environment's origin and time to live, recorded when `platform env create`
+    made it; `platform env sweep` destroys it once expired."""
+
+    template: DnsLabel = Field(description="the environment whose settings it was made from")
+    created_at: dt.datetime = Field(description="when it was created (UTC, ISO 8601)")
+    expires_at: dt.datetime = Field(description="when `platform env sweep` may destroy it")
+
+    @model_validator(mode="after")
+    def _expires_after_creation(self) -> "Lifetime":
+        if self.expires_at <= self.created_at:
+            raise InvalidKey("expires_at", "must be later than created_at")
+        return self
+
+
 class EnvironmentConfig(ConfigModel):
     namespace: DnsLabel = Field(description="namespace every component of the environment runs in")
     kubernetes: KubernetesTarget
@@ -115,6 +191,13 @@ class EnvironmentConfig(ConfigModel):
     dns: DnsTarget = Field(default_factory=DnsTarget)
     ingress: IngressController = Field(default_factory=IngressController)
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    promotion: Promotion = Field(default_factory=Promotion)
+    images: ImageAdmission | None = Field(
+        None, description="the images the environment admits: registries and signer (production "
+                          "must set it; see docs/rollouts.md)")
+    lifetime: Lifetime | None = Field(
+        None, description="set on an ephemeral environment (a pull request's) by `platform env "
+                          "create`: it is in no promotion order and is destroyed once expired")
     deletion_protection: bool = Field(
         True, description="protect every object of the environment: `pulumi destroy` is refused "
                           "until `pulumi state unprotect --all` (component stacks live inside)")

@@ -2,13 +2,27 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from infra.config.common import (ConfigModel, DnsLabel, EnvVarName, InvalidKey, LabelKey,
-                                 LabelValue, Port, Quantity, RepoPath, Subdomain, UnprivilegedPort,
-                                 UrlPath, matching, repo_file, require_within)
+from infra.config.common import (
+    ConfigModel,
+    DnsLabel,
+    EnvVarName,
+    InvalidKey,
+    LabelKey,
+    LabelValue,
+    Port,
+    Quantity,
+    RepoPath,
+    Subdomain,
+    UnprivilegedPort,
+    UrlPath,
+    matching,
+    repo_file,
+    require_within,
+)
 
 # Set by the platform itself from other keys (port, shutdown): never from `env`.
 RESERVED_ENV = frozenset({"PORT", "SHUTDOWN_DRAIN", "SHUTDOWN_TIMEOUT"})
@@ -180,13 +194,24 @@ class Expose(ConfigModel):
         return self
 
 
+RoutePattern = matching(r"^/[\w./{}-]*\Z", "a route pattern as the service labels its metrics, "
+                                            "e.g. /v1/ai/complete or /v1/modules/{name}")
+
+
+LatencyMs = Annotated[int, Field(ge=1, le=60000)]
+
+
 class Slo(ConfigModel):
     """Service level objectives the alerts and the dashboard are derived from."""
 
     availability: float = Field(99.9, ge=90.0, lt=100.0,
                                 description="% of requests answered without a 5xx, over 30 days")
     latency_p99_ms: int = Field(1000, ge=1, le=60000,
-                                description="99th percentile request latency target (ms)")
+                                description="99th percentile request latency target (ms) of every "
+                                            "route not in `route_latency_p99_ms`")
+    route_latency_p99_ms: dict[RoutePattern, LatencyMs] = Field(
+        default_factory=dict, description="route pattern -> its own p99 target (ms), for a route "
+                                          "that waits on something slower (e.g. a Worker)")
 
 
 class CustomAlert(ConfigModel):
@@ -216,7 +241,8 @@ class ServiceMonitoring(ConfigModel):
         None, description="prefix of <prefix>_http_requests_total etc. (default: the name, "
                           "with _ for -)")
     circuit_breaker: bool = Field(False, description="the service exports "
-                                                     "<prefix>_circuit_breaker_state")
+                                                     "<prefix>_circuit_breaker_state and "
+                                                     "_circuit_breaker_transitions_total{from,to}")
     outbound_calls: list[MetricPrefix] = Field(
         default_factory=list, description="callees with <prefix>_<callee>_calls_total{outcome} "
                                           "and _call_duration_seconds")

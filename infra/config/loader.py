@@ -5,6 +5,7 @@ engine alike; nothing here registers a resource.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import typing
@@ -12,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
-from pulumi.runtime import config as runtime_config
 
-from infra.config.common import InvalidKey, model_in
+from infra.config.common import InvalidKey, Why, model_in, why_of
 from infra.config.environment import EnvironmentConfig
 from infra.config.go_service import GoServiceConfig
+from infra.config.sdk import after_field_validators, after_model_validators, engine_config
 from infra.config.worker import WorkerConfig
 from infra.errors import ConfigError
-from infra.stacks import CONFIG_NAMESPACE as NAMESPACE
+from infra.project import CONFIG_NAMESPACE as NAMESPACE
 from infra.stacks import StackName
 
 COMPONENT_KINDS: dict[str, type[BaseModel]] = {
@@ -39,8 +40,7 @@ class RawConfig:
 
 def read_raw_config() -> RawConfig:
     """Every `platform:*` key the engine passed to the program, with which ones are secret."""
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    secret = set(runtime_config.get_config_secret_keys_env())
+    merged, secret = engine_config()
     prefix = NAMESPACE + ":"
     values, secret_keys = {}, set()
     for full_key, raw in merged.items():
@@ -48,7 +48,7 @@ def read_raw_config() -> RawConfig:
             continue
         key = full_key[len(prefix):]
         values[key] = _decode(raw)
-        if full_key in secret or runtime_config.is_config_secret(full_key):
+        if full_key in secret:
             secret_keys.add(key)
     return RawConfig(values, frozenset(secret_keys))
 
@@ -109,7 +109,11 @@ def validate_whole(model: type[BaseModel], data: Any,
     problems: list[tuple[str, str]] = []
     valid: dict[str, Any] = {}
     for name in sorted(set(data) - set(model.model_fields), key=str):
-        problems.append(_key(at + (name,), "unknown key"))
+        closest = closest_key(model, str(name))
+        if closest:
+            problems.append(_key(at + (name,), f"unknown key (did you mean `{_key(at + closest, '')[0]}`?)"))
+        else:
+            problems.append(_key(at + (name,), "unknown key"))
     for name, field in model.model_fields.items():
         if name not in data:
             if field.is_required():
@@ -124,16 +128,38 @@ def validate_whole(model: type[BaseModel], data: Any,
     partial = model.model_construct(**valid)
     for name in set(model.model_fields) - set(valid):
         partial.__dict__.pop(name, None)  # reading it raises AttributeError: the check is skipped
-    for check in model.__pydantic_decorators__.model_validators.values():
-        if check.info.mode != "after":
-            continue
+    for check in after_model_validators(model):
         try:
-            check.func(partial)
+            check(partial)
         except AttributeError:  # the check reads a field that is invalid
             continue
         except ValueError as error:
             problems.append(_broken_rule(error, at))
     return None, problems
+
+
+def key_paths(model: type[BaseModel]) -> list[Location]:
+    """Every key a model accepts, nested ones included (`scaling`, `scaling.min_replicas`), in
+    the model's order."""
+    paths: list[Location] = []
+    for name, field in model.model_fields.items():
+        paths.append((name,))
+        nested = model_in(field.annotation)
+        if nested is not None and typing.get_origin(field.annotation) is not list:
+            paths += [(name, *sub) for sub in key_paths(nested)]
+    return paths
+
+
+def closest_key(model: type[BaseModel], unknown: str) -> Location | None:
+    """The valid key an unknown one most likely meant: the closest by spelling of the keys
+    `model` accepts, compared whole and by their last part (`replicass` -> scaling.min_replicas)."""
+    def score(path: Location) -> float:
+        return max(difflib.SequenceMatcher(None, unknown, ".".join(path)).ratio(),
+                   difflib.SequenceMatcher(None, unknown, path[-1]).ratio())
+
+    scored = [(score(path), path) for path in key_paths(model)]
+    best = max((s for s, _ in scored), default=0.0)
+    return next(path for s, path in scored if s == best) if best >= 0.7 else None
 
 
 def _validate_field(model: type[BaseModel], name: str, value: Any,
@@ -151,11 +177,11 @@ def _validate_field(model: type[BaseModel], name: str, value: Any,
             return None, problems
     try:
         value = _field_adapter(model, name).validate_python(value)
-        for validator in model.__pydantic_decorators__.field_validators.values():
-            if name in validator.info.fields and validator.info.mode == "after":
-                value = validator.func(value)
+        for check in after_field_validators(model, name):
+            value = check(value)
     except ValidationError as error:
-        return None, [_describe(e, at) for e in error.errors()]
+        why = why_of(model.model_fields[name])
+        return None, [_describe(e, at, why) for e in error.errors()]
     except ValueError as error:
         return None, [_broken_rule(error, at)]
     return value, []
@@ -189,9 +215,12 @@ def _secret_hygiene(model: type[BaseModel], raw: RawConfig) -> list[tuple[str, s
     secret_fields = secret_keys_of(model)
     problems = []
     for key in sorted(secret_fields & set(raw.values) - raw.secret_keys):
-        if raw.values[key]:
-            problems.append((f"{NAMESPACE}:{key}", "holds secrets in plain text: set it with "
-                                                   "`pulumi config set --secret`"))
+        value = raw.values[key]
+        # A map of secrets names each entry: that is the key to set again with --secret.
+        names = [f"{key}.{name}" for name in sorted(value)] if isinstance(value, dict) else [key]
+        for name in names if value else []:
+            problems.append((f"{NAMESPACE}:{name}", "is a secret in plain text: set it with "
+                             f"`pulumi config set --secret --path '{NAMESPACE}:{name}' <value>`"))
     for key in sorted(secret_fields & set(raw.values)):
         entries = raw.values[key] if isinstance(raw.values[key], dict) else {}
         for name, value in sorted(entries.items()):
@@ -205,7 +234,11 @@ def _secret_hygiene(model: type[BaseModel], raw: RawConfig) -> list[tuple[str, s
     return problems
 
 
-def _describe(error: dict, at: Location = ()) -> tuple[str, str]:
+LOWER_BOUNDS = frozenset({"greater_than", "greater_than_equal"})
+UPPER_BOUNDS = frozenset({"less_than", "less_than_equal"})
+
+
+def _describe(error: dict, at: Location = (), why: Why | None = None) -> tuple[str, str]:
     loc = list(at) + list(error["loc"])
     reason = error["msg"]
     cause = (error.get("ctx") or {}).get("error")
@@ -218,6 +251,9 @@ def _describe(error: dict, at: Location = ()) -> tuple[str, str]:
         reason = "unknown key"
     elif error["type"] == "missing":
         reason = "required key is missing"
+    elif why and (because := why.low if error["type"] in LOWER_BOUNDS else
+                  why.high if error["type"] in UPPER_BOUNDS else None):
+        reason = f"{reason}: {because}"
     return _key(tuple(loc), reason)
 
 

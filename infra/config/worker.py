@@ -3,12 +3,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from infra.config.common import (ConfigModel, Hostname, InvalidKey, RepoPath, Subdomain, matching,
-                                 repo_file)
+from infra.config.common import (
+    ConfigModel,
+    Hostname,
+    InvalidKey,
+    RepoPath,
+    Subdomain,
+    matching,
+    repo_file,
+)
+from infra.project import project_root
 
 _BINDING = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 VersionId = matching(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
@@ -19,6 +30,61 @@ _CRON_FIELD = r"[\d*/,\-A-Za-z?LW#]+"
 _CRON = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{4}}$")
 EmailAddress = matching(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", "an e-mail address")
 EdgeErrorSlo = matching(r"^(9[0-9](\.[0-9]{1,2})?)$", "an SLO in percent such as 99.9")
+
+
+WRANGLER_FILE = "wrangler.toml"
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """The Workers runtime a version runs on: its compatibility date and flags."""
+
+    compatibility_date: dt.date
+    compatibility_flags: list[str]
+
+
+def wrangler_file(bundle: str) -> Path | None:
+    """The Worker's wrangler.toml: the nearest one above its bundle, within the project."""
+    root = project_root()
+    for folder in repo_file(bundle).parents:
+        if (folder / WRANGLER_FILE).is_file():
+            return folder / WRANGLER_FILE
+        if folder == root:
+            return None
+    return None
+
+
+def _runtime_settings_of(wrangler: Path) -> RuntimeSettings:
+    """The compatibility settings of a wrangler.toml, as wrangler and the local runtime read them."""
+    shown = wrangler.relative_to(project_root()).as_posix()
+    try:
+        settings = tomllib.loads(wrangler.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise InvalidKey("bundle", f"{shown} cannot be read: {error}") from None
+    date = settings.get("compatibility_date")
+    if isinstance(date, str):
+        try:
+            date = dt.date.fromisoformat(date)
+        except ValueError:
+            pass
+    if not isinstance(date, dt.date):
+        raise InvalidKey("compatibility_date", f"{shown} sets no compatibility_date as a date "
+                                               "such as \"2025-09-01\"")
+    flags = settings.get("compatibility_flags", [])
+    if not isinstance(flags, list) or not all(isinstance(flag, str) for flag in flags):
+        raise InvalidKey("compatibility_flags", f"{shown}: compatibility_flags must be a list "
+                                                "of strings")
+    try:
+        _not_in_future(date)
+    except ValueError as error:
+        raise InvalidKey("compatibility_date", f"{shown}: {error}") from None
+    return RuntimeSettings(date, flags)
+
+
+def _not_in_future(date: dt.date) -> dt.date:
+    if date > dt.date.today():
+        raise ValueError(f"{date} is in the future")
+    return date
 
 
 def route_host(pattern: str) -> str:
@@ -70,7 +136,9 @@ class Observability(ConfigModel):
 
 
 class Notifications(ConfigModel):
-    """Cloudflare notification policies for the Worker (Cloudflare sends them, not Prometheus)."""
+    """Cloudflare notification policies (Cloudflare sends them, not Prometheus). None can be
+    narrowed to one Worker: the edge-error one covers the whole zone, the Logpush one the whole
+    account, so exactly one Worker stack per zone declares them."""
 
     emails: list[EmailAddress] = Field(min_length=1, description="who is notified")
     edge_error_slo: EdgeErrorSlo = Field(
@@ -83,9 +151,12 @@ class WorkerConfig(ConfigModel):
     organization: str = Field("organization", min_length=1,
                               description="backend organization holding the environment stack")
     bundle: RepoPath = Field(description="the built ESM bundle to upload, relative to the repo root")
-    compatibility_date: dt.date = Field(description="Workers runtime compatibility date")
-    compatibility_flags: list[str] = Field(default_factory=list,
-                                           description="Workers runtime compatibility flags")
+    compatibility_date: dt.date | None = Field(
+        None, description="Workers runtime compatibility date, only for a Worker without a "
+                          "wrangler.toml above its bundle (with one, it is read from there)")
+    compatibility_flags: list[str] | None = Field(
+        None, description="Workers runtime compatibility flags, only for a Worker without a "
+                          "wrangler.toml above its bundle (with one, they are read from there)")
     vars: dict[str, str] = Field(default_factory=dict, description="plain-text bindings")
     url_vars: dict[str, Subdomain] = Field(
         default_factory=dict, description="plain-text bindings holding https://<subdomain>.<the "
@@ -110,7 +181,8 @@ class WorkerConfig(ConfigModel):
         None, description="Logpush destination of the Worker's trace events, credentials "
                           "included (set with --secret), e.g. r2://bucket/path?account-id=...")
     notifications: Notifications | None = Field(
-        None, description="notify on the zone's edge errors (and a failing Logpush job)")
+        None, description="notify on the zone's edge errors (and a failing Logpush job of the "
+                          "account): zone-wide, so set in one Worker stack per zone")
 
     @field_validator("bundle")
     @classmethod
@@ -121,10 +193,8 @@ class WorkerConfig(ConfigModel):
 
     @field_validator("compatibility_date")
     @classmethod
-    def _not_in_future(cls, date: dt.date) -> dt.date:
-        if date > dt.date.today():
-            raise ValueError(f"{date} is in the future")
-        return date
+    def _date_not_in_future(cls, date: dt.date | None) -> dt.date | None:
+        return None if date is None else _not_in_future(date)
 
     @field_validator("routes")
     @classmethod
@@ -140,6 +210,32 @@ class WorkerConfig(ConfigModel):
             if not _CRON.match(cron):
                 raise ValueError(f"'{cron}' is not a 5-field cron expression")
         return crons
+
+    @model_validator(mode="after")
+    def _runtime_settings_have_one_source(self) -> "WorkerConfig":
+        # wrangler.toml is what Cloudflare's tooling and the local runtime read: when the
+        # Worker has one, the stack reads its settings from it instead of repeating them.
+        wrangler = wrangler_file(self.bundle)
+        if wrangler is None:
+            if self.compatibility_date is None:
+                raise InvalidKey("compatibility_date", "required: the Worker has no "
+                                                       f"{WRANGLER_FILE} above its bundle to "
+                                                       "read it from")
+            return self
+        for key in ("compatibility_date", "compatibility_flags"):
+            if getattr(self, key) is not None:
+                raise InvalidKey(key, f"is read from {wrangler.relative_to(project_root())}, the "
+                                      "one place it is set: remove it from the stack file")
+        _runtime_settings_of(wrangler)
+        return self
+
+    @property
+    def runtime(self) -> RuntimeSettings:
+        """The compatibility settings the Worker's versions run with."""
+        wrangler = wrangler_file(self.bundle)
+        if wrangler is not None:
+            return _runtime_settings_of(wrangler)
+        return RuntimeSettings(self.compatibility_date, list(self.compatibility_flags or []))
 
     @model_validator(mode="after")
     def _api_token_required(self) -> "WorkerConfig":
