@@ -1,4 +1,5 @@
-"""The `platform` command line: one subcommand per module in `ops.commands`.
+"""The `platform` command line: one subcommand per command module of the three audiences,
+operators (`ops.operator`), CI planning (`ops.planning`) and CI reporting (`ops.reporting`).
 
 Each command module has `add_parser(subparsers)`, which registers its subcommand and sets
 `run(args) -> int` as its handler. Errors an operator can act on (OpsError, the program's
@@ -14,10 +15,12 @@ from typing import Optional
 from infra.errors import PlatformError
 from ops.errors import OpsError
 
-# In the order `platform --help` lists them.
+# The command modules, in the order `platform --help` lists them.
 COMMANDS: list[str] = [
-    "stacks", "preview", "up", "history", "scale", "rollback", "drift", "destroy", "recover",
-    "affected", "preview_comment", "drift_issues", "adopt",
+    "operator.stacks", "operator.preview", "operator.up", "operator.history", "operator.scale",
+    "operator.rollback", "operator.promote", "operator.drift", "operator.destroy", "operator.recover",
+    "planning.affected", "reporting.preview_comment", "reporting.drift_issues", "operator.adopt",
+    "operator.env",
 ]
 
 
@@ -39,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser,
                                        required=True)
     for name in COMMANDS:
-        importlib.import_module(f"ops.commands.{name}").add_parser(subparsers)
+        importlib.import_module(f"ops.{name}").add_parser(subparsers)
     return parser
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from infra.stack_files import read_stack_config
-from infra.stacks import StackName, discover_stacks, parse_stack_name, valid_stacks
+from infra.stack_files import discover_stacks, read_stack_config
+from infra.stacks import StackName, parse_stack_name, valid_stacks
 from ops.errors import OpsError
 
 ENVIRONMENT = "environment"

@@ -9,9 +9,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from policy import stack_context
+from policy.images import allowed_by
 from policy.quantities import quantity
-from policy.workloads import (DEPLOYMENT, HPA, NETWORK_POLICY, PDB, SERVICE, containers, name_of,
-                              namespace_of, pod_labels, pod_spec, selects)
+from policy.workloads import (
+    DEPLOYMENT,
+    HPA,
+    NETWORK_POLICY,
+    PDB,
+    SERVICE,
+    containers,
+    name_of,
+    namespace_of,
+    pod_labels,
+    pod_spec,
+    selects,
+)
 
 ReportViolation = Callable[..., None]
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -46,6 +58,44 @@ def images_pinned_outside_production(args, report: ReportViolation) -> None:
     """Advisory in every other environment (staging may try a tag)."""
     if not stack_context.is_production(args.urn):
         _image_pinned(args, report)
+
+
+def _images_from_allowed_registries(args, report: ReportViolation, production: bool) -> None:
+    """Each container's image comes from a registry the environment allows (the environment
+    stack's `images` output, passed on as `environment_images`)."""
+    workloads = [r for r in args.resources
+                 if stack_context.is_production(r.urn) == production
+                 and pod_spec(r.resource_type, r.props) is not None]
+    if not workloads:
+        return
+    images = (stack_context.environment_outputs(args.resources) or {}).get("images")
+    registries = images.get("registries") if isinstance(images, Mapping) else None
+    for workload in workloads:
+        env = stack_context.environment_of(workload.urn)
+        kind = workload.resource_type.rsplit(":", 1)[-1]
+        for container_kind, container in containers(pod_spec(workload.resource_type, workload.props)):
+            image = container.get("image") or ""
+            where = f"{kind} '{name_of(workload.props, workload.name)}' {_describe(container_kind, container)}"
+            if not registries:
+                if production:
+                    report(f"{where} runs '{image}', but environment '{env}' allows no registry: "
+                           f"set platform:images.registries in Pulumi.{env}.yaml (and redeploy "
+                           f"'{env}', which passes it on to its components)", workload.urn)
+                continue
+            if not allowed_by(image, registries):
+                report(f"{where} runs '{image}', from a registry environment '{env}' does not "
+                       f"allow (platform:images.registries: {', '.join(registries)}): push it "
+                       f"to one of them and set that digest (`platform promote`)", workload.urn)
+
+
+def images_from_allowed_registries_in_production(args, report: ReportViolation) -> None:
+    """Mandatory in production stacks."""
+    _images_from_allowed_registries(args, report, production=True)
+
+
+def images_from_allowed_registries(args, report: ReportViolation) -> None:
+    """Advisory in every other environment that declares its registries."""
+    _images_from_allowed_registries(args, report, production=False)
 
 
 def requests_limits_and_probes(args, report: ReportViolation) -> None:

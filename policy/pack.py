@@ -2,8 +2,7 @@
 (constructing the PolicyPack starts its server, so tests import this module instead)."""
 from __future__ import annotations
 
-from pulumi_policy import (EnforcementLevel, Policy, ResourceValidationPolicy,
-                           StackValidationPolicy)
+from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy, StackValidationPolicy
 
 from policy import cloudflare_rules, kubernetes_rules
 
@@ -19,6 +18,17 @@ POLICIES: list[Policy] = [
         name="images-pinned-by-digest",
         description="Pods outside production should run images pinned by digest too.",
         validate=kubernetes_rules.images_pinned_outside_production, enforcement_level=ADVISORY),
+    StackValidationPolicy(
+        name="images-from-allowed-registries-in-production",
+        description="Production pods run images only from the registries the environment allows "
+                    "(platform:images.registries).",
+        validate=kubernetes_rules.images_from_allowed_registries_in_production,
+        enforcement_level=MANDATORY),
+    StackValidationPolicy(
+        name="images-from-allowed-registries",
+        description="Pods outside production should run images from the registries their "
+                    "environment allows too.",
+        validate=kubernetes_rules.images_from_allowed_registries, enforcement_level=ADVISORY),
     ResourceValidationPolicy(
         name="requests-limits-and-probes",
         description="Every container sets CPU and memory requests and limits, and readiness, "

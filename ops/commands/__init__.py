@@ -1,1 +1,0 @@
-"""One module per `platform` subcommand; each has `add_parser(subparsers)` (see ops.cli)."""
