@@ -13,6 +13,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -20,10 +22,10 @@ from typing import Any, Callable, Optional, Union
 import pytest
 
 from infra.errors import PlatformError
-from infra.mock_engine import RegisteredResource, StackRun, run_stack
-from infra.render import Renderer, render
-from infra.stack_files import read_stack_config
-from infra.stacks import PROJECT_ROOT, discover_stacks
+from infra.project import PROJECT_ROOT
+from infra.stack_files import discover_stacks, read_stack_config
+from offline.mock_engine import RegisteredResource, StackRun, run_stack
+from offline.render import Renderer, render
 
 FIXTURE_PROJECT = Path(__file__).resolve().parent / "fixtures" / "minimal-project"
 ALL_STACKS = discover_stacks()  # the repository's stacks, by name
@@ -123,7 +125,7 @@ def repo_renderer(renderers) -> Renderer:
 
 @pytest.fixture(scope="session")
 def rendered_projects(tmp_path_factory, renderers) -> dict[Path, Path]:
-    """Every stack of every project rendered once, as `python -m infra.render` writes it:
+    """Every stack of every project rendered once, as `python -m offline.render` writes it:
     project root -> output folder."""
     outs = {}
     for root in PROJECTS:
@@ -199,23 +201,26 @@ def custom_resources(run: StackRun, kind_prefix: Optional[str] = None) -> list[R
 
 @pytest.fixture(scope="session")
 def go_service_binary(tmp_path_factory) -> Callable[[str], Path]:
-    """Build apps/<service> once per session the way its Dockerfile does: static, with exactly
-    the modules its go.sum pins (downloaded through the Go module proxy if not cached)."""
-    built: dict[str, Path] = {}
+    """Build apps/<service> of a project (the repository by default) once per session the way
+    its Dockerfile does: static, with exactly the modules its go.sum pins (downloaded through
+    the Go module proxy if not cached)."""
+    built: dict[Path, Path] = {}
 
-    def build(service: str) -> Path:
-        if service not in built:
+    def build(service: str, root: Path = PROJECT_ROOT) -> Path:
+        source = root / "apps" / service
+        if source not in built:
             if not shutil.which(GO):
                 pytest.fail(f"no Go toolchain at {GO!r}: run `make test` (it bootstraps one) "
                             "or set GO")
+            assert (source / "go.mod").is_file(), f"no Go service at {source}: no go.mod"
             out = tmp_path_factory.mktemp("bin") / service
             result = subprocess.run(
-                [GO, "build", "-trimpath", "-o", str(out), "."], cwd=PROJECT_ROOT / "apps" / service,
+                [GO, "build", "-trimpath", "-o", str(out), "."], cwd=source,
                 env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"},
                 capture_output=True, text=True, timeout=600)
-            assert result.returncode == 0, f"go build of apps/{service} failed:\n{result.stderr}"
-            built[service] = out
-        return built[service]
+            assert result.returncode == 0, f"go build of {source} failed:\n{result.stderr}"
+            built[source] = out
+        return built[source]
 
     return build
 
@@ -226,6 +231,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def http_status(url: str, body: dict | None = None, timeout: float = 10) -> int:
+    """The status of a GET (or, with a JSON `body`, a POST) to a service on loopback; its answer
+    is read whole, so the service's access-log line is written by the time this returns."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+# What a cold build of each tool of tools/engine takes on two cores (tools/engine/README.md).
+COLD_BUILD = {"promtool": "about 3 minutes", "monitoring-crds": "seconds",
+              "actionlint": "about a minute"}
+
+
+def announce(config: pytest.Config, line: str) -> None:
+    """A line the operator sees at once, whatever pytest captures (xdist's workers included)."""
+    with config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+        sys.stderr.write(f"\n{line}\n")
+        sys.stderr.flush()
+
+
+def engine_tools(config: pytest.Config, components: list[str], make_target: str) -> Path:
+    """tools/engine/bin with `components` in it: found up to date, or built now by the engine's
+    build script with a line saying so (`make <make_target>` builds them ahead of the tests)."""
+    from tools.engine import build as engine_build
+
+    build = PROJECT_ROOT / "tools" / "engine" / "build.py"
+    stale = engine_build.stale(components)
+    if stale:
+        announce(config, "building " + ", ".join(f"{c} ({COLD_BUILD.get(c, 'minutes')} cold)" for c in stale)
+                 + f" for the tests that need it; `make {make_target}` builds it ahead")
+        result = subprocess.run([sys.executable, str(build), *stale], capture_output=True, text=True,
+                                timeout=3600)
+        assert result.returncode == 0, f"building {stale} failed:\n{result.stderr[-4000:]}"
+    return PROJECT_ROOT / "tools" / "engine" / "bin"
+
+
 @dataclass(frozen=True)
 class MonitoringTools:
     promtool: Path
@@ -233,12 +280,8 @@ class MonitoringTools:
 
 
 @pytest.fixture(scope="session")
-def monitoring_tools() -> MonitoringTools:
+def monitoring_tools(pytestconfig) -> MonitoringTools:
     """promtool and the operator's CRDs, built from their Go modules by the engine's build
-    script (`make monitoring-tools`; up to date, it returns at once)."""
-    build = PROJECT_ROOT / "tools" / "engine" / "build.py"
-    result = subprocess.run([sys.executable, str(build), "promtool", "monitoring-crds"],
-                            capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, f"building promtool and the CRDs failed:\n{result.stderr[-4000:]}"
-    bin_dir = PROJECT_ROOT / "tools" / "engine" / "bin"
+    script (`make monitoring-tools`; up to date, they are used as they are)."""
+    bin_dir = engine_tools(pytestconfig, ["promtool", "monitoring-crds"], "monitoring-tools")
     return MonitoringTools(promtool=bin_dir / "promtool", crds=bin_dir / "monitoring-crds")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.build_context import context_digest, context_files
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
 
 from tests.conftest import single
 
@@ -65,6 +65,8 @@ def test_a_renamed_built_file_changes_the_tag(context):
     ("*\n!*.md\n", [".dockerignore", "Dockerfile", "a.md"]),
     ("src/?.go\n", [".dockerignore", "Dockerfile", "a.md", "docs/b.md"]),
     ("[a-b].md\n", [".dockerignore", "Dockerfile", "docs/b.md", "src/c.go"]),
+    ("docs\n!docs/b.md\n", [".dockerignore", "Dockerfile", "a.md", "docs/b.md", "src/c.go"]),
+    ("./src/../docs\n", [".dockerignore", "Dockerfile", "a.md", "src/c.go"]),
     ("Dockerfile\n.dockerignore\n", [".dockerignore", "Dockerfile", "a.md", "docs/b.md",
                                      "src/c.go"]),
 ])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import tomllib
 
 import pytest
 
+from components.cloudflare_worker import CloudflareWorker
 from infra.config.worker import Rollout
-from infra.mock_engine import is_secret_value, redact, unwrap_secrets
-from infra.stack_files import SECRET_PLACEHOLDER
+from infra.secrets import SECRET_PLACEHOLDER, is_secret_wrapper
+from offline.mock_engine import redact, unwrap_secrets
 
 from tests.conftest import FIXTURE_PROJECT, Stack, single, stacks_of
 
@@ -60,15 +62,33 @@ def test_bindings_are_exactly_the_configured_vars_secrets_and_ai(renderers, stac
                                                      "type": "ai"}
     assert bindings(run) == expected
     # One secret binding makes the whole property secret in state and in previews.
-    assert is_secret_value(single(run, VERSION).inputs["bindings"]) == bool(
+    assert is_secret_wrapper(single(run, VERSION).inputs["bindings"]) == bool(
         stack.configured("secrets"))
 
 
 @worker_stacks
-def test_compatibility_settings_come_from_the_stack(renderers, stack):
+def test_compatibility_settings_come_from_wrangler_toml_or_else_the_stack(renderers, stack):
     version = single(renderers.run(stack), VERSION).inputs
-    assert version["compatibilityDate"] == stack.configured("compatibility_date")
-    assert version.get("compatibilityFlags", []) == stack.configured("compatibility_flags", [])
+    wrangler = wrangler_settings(stack)
+    if wrangler is not None:  # the one place they are set: the stack file repeats nothing
+        assert version["compatibilityDate"] == wrangler["compatibility_date"]
+        assert version.get("compatibilityFlags", []) == wrangler.get("compatibility_flags", [])
+        assert stack.configured("compatibility_date") is None
+        assert stack.configured("compatibility_flags") is None
+    else:
+        assert version["compatibilityDate"] == stack.configured("compatibility_date")
+        assert version.get("compatibilityFlags", []) == stack.configured("compatibility_flags", [])
+
+
+def wrangler_settings(stack) -> dict | None:
+    """The wrangler.toml nearest above the stack's bundle, read as wrangler reads it."""
+    bundle = stack.root / stack.configured("bundle")
+    for folder in bundle.parents:
+        if (folder / "wrangler.toml").is_file():
+            return tomllib.loads((folder / "wrangler.toml").read_text())
+        if folder == stack.root:
+            return None
+    return None
 
 
 @worker_stacks
@@ -136,3 +156,15 @@ def test_kv_service_bindings_custom_domains_and_crons(run_stack_with):
     cron = single(run, "cloudflare:index/workersCronTrigger:WorkersCronTrigger").inputs
     assert cron["schedules"] == [{"cron": "*/15 * * * *"}]
     assert "https://ai-direct.staging.example.com" in run.outputs["urls"]
+
+
+@worker_stacks
+def test_the_worker_makes_what_sits_under_it_and_its_docstring_lists_it(renderers, stack):
+    run = renderers.run(stack)
+    (component,) = run.of_type("platform:cloudflare_worker:CloudflareWorker")
+    under = {r.type.rsplit(":", 1)[-1] for r in run.resources if r.parent == component.urn}
+    assert {"Worker", "WorkerVersion", "WorkersDeployment"} <= under
+    assert [kind for kind in sorted(under) if kind not in CloudflareWorker.__doc__] == []
+    top = {r.type for r in run.resources if r.parent.split("::")[2] == "pulumi:pulumi:Stack"}
+    assert {t for t in top if not t.startswith("pulumi:providers:")} == {
+        "platform:cloudflare_worker:CloudflareWorker", "pulumi:pulumi:StackReference"}

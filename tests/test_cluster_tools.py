@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
 from tools.cluster import Cluster
 from tools.cluster.contexts import environment_contexts
 from tools.cluster.kube import path_for

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from infra.errors import ConfigError
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
 
 GATEWAY = "api-gateway.staging"
 WORKER = "ai-worker.staging"
@@ -121,13 +121,23 @@ GATEWAY_RULES = {
     "source_ranges_need_an_outside_service": (
         {"service_source_ranges": ["203.0.113.0/24"]}, "service_source_ranges",
         "applies only when service_type is NodePort or LoadBalancer"),
-    "secrets_must_be_pulumi_secrets": ({"secret_env": {"WORKER_API_TOKEN": "plain-text"}},
-                                       "secret_env", "holds secrets in plain text"),
+    "secrets_must_be_pulumi_secrets": (
+        {"secret_env": {"WORKER_API_TOKEN": "plain-text"}}, "secret_env.WORKER_API_TOKEN",
+        "is a secret in plain text: set it with `pulumi config set --secret --path "
+        "'platform:secret_env.WORKER_API_TOKEN' <value>`"),
     "secrets_must_not_be_missing": ({"secret_env": {"WORKER_API_TOKEN": {"secure": ""}}},
                                     "secret_env.WORKER_API_TOKEN", "secret is missing"),
     "plain_keys_must_not_hold_secrets": ({"env": {"LOG_LEVEL": SECRET}}, "env",
                                          "is a secret but not a secret setting"),
     "unknown_keys_are_typos": ({"replicas": 3}, "replicas", "unknown key"),
+    "an_unknown_key_names_the_closest_valid_one": (
+        {"replicass": 3}, "replicass", "unknown key (did you mean `platform:scaling.min_replicas`?)"),
+    "a_nested_unknown_key_names_the_closest_valid_one": (
+        {"scaling": {"max_replica": 3}}, "scaling.max_replica",
+        "unknown key (did you mean `platform:scaling.max_replicas`?)"),
+    "a_port_below_1024_says_why": (
+        {"port": 80}, "port", "greater than or equal to 1024: the pod runs as non-root, and a "
+                              "non-root process cannot listen on a port below 1024"),
 }
 
 
@@ -137,13 +147,28 @@ def test_go_service_config_rule(failing_run, overrides, key, reason):
     assert_rejected(failing_run, GATEWAY, overrides, key, reason)
 
 
+# A Worker whose bundle has no wrangler.toml above it (the minimal project's): its stack sets
+# the compatibility settings itself.
+BUNDLE_WITHOUT_WRANGLER = "tests/fixtures/worker-without-wrangler/worker.js"
 WORKER_RULES = {
     "bundle_must_be_built": ({"bundle": "workers/ai-worker/dist/missing.js"}, "bundle",
                              "no file workers/ai-worker/dist/missing.js: build the Worker first"),
-    "compatibility_date_not_in_the_future": ({"compatibility_date": TOMORROW},
-                                             "compatibility_date", "is in the future"),
-    "compatibility_date_is_a_date": ({"compatibility_date": "someday"}, "compatibility_date",
-                                     "valid date"),
+    "compatibility_date_not_in_the_future": (
+        {"bundle": BUNDLE_WITHOUT_WRANGLER, "compatibility_date": TOMORROW},
+        "compatibility_date", "is in the future"),
+    "compatibility_date_is_a_date": (
+        {"bundle": BUNDLE_WITHOUT_WRANGLER, "compatibility_date": "someday"},
+        "compatibility_date", "valid date"),
+    "a_worker_without_wrangler_toml_sets_its_date_in_the_stack": (
+        {"bundle": BUNDLE_WITHOUT_WRANGLER}, "compatibility_date",
+        "required: the Worker has no wrangler.toml above its bundle to read it from"),
+    "the_compatibility_date_is_set_in_wrangler_toml_only": (
+        {"compatibility_date": "2025-09-01"}, "compatibility_date",
+        "is read from workers/ai-worker/wrangler.toml, the one place it is set: remove it from "
+        "the stack file"),
+    "the_compatibility_flags_are_set_in_wrangler_toml_only": (
+        {"compatibility_flags": ["nodejs_compat"]}, "compatibility_flags",
+        "is read from workers/ai-worker/wrangler.toml"),
     "routes_are_route_patterns": ({"routes": ["https://ai.staging.example.com/*"]}, "routes",
                                   "is not a route pattern"),
     "crons_have_five_fields": ({"crons": ["every minute"]}, "crons",
@@ -161,8 +186,8 @@ WORKER_RULES = {
         "rollout.rollback_to", "a rollback serves one version"),
     "version_ids_are_uuids": ({"rollout": {"rollback_to": "v41"}}, "rollout.rollback_to",
                               "is not a Worker version id"),
-    "secrets_must_be_pulumi_secrets": ({"secrets": {"API_TOKEN": "plain-text"}}, "secrets",
-                                       "holds secrets in plain text"),
+    "secrets_must_be_pulumi_secrets": ({"secrets": {"API_TOKEN": "plain-text"}},
+                                       "secrets.API_TOKEN", "is a secret in plain text"),
     "the_api_token_is_required": ({"secrets": {}}, "secrets.API_TOKEN",
                                   "required (set it with pulumi config set --secret"),
     "the_api_token_is_required_beside_other_secrets": ({"secrets": {"OTHER": SECRET}},

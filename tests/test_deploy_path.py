@@ -1,15 +1,25 @@
-"""What `pulumi up` runs uses only the Pulumi SDK's public API, so an SDK upgrade cannot break
-a deployment through a renamed internal. The mock engine (render, tests) may use internals;
-tests/test_mock_engine.py guards each one."""
+"""What `pulumi up` runs uses only the public API of the SDKs it builds on (Pulumi, pydantic),
+so an SDK upgrade cannot break a deployment through a renamed internal: no name starting with
+`_`, no pydantic `__pydantic_*__` metadata, no module its SDK documents as internal (its
+docstring says so, or says to use something else instead). The one exception is
+infra/config/sdk.py, the adapter whose own tests fail loudly when those internals change. The
+mock engine (render, tests) may use internals; tests/test_mock_engine.py guards each one."""
 from __future__ import annotations
 
 import ast
+import importlib.util
+import re
+from functools import cache
 from pathlib import Path
 
 from infra.program import BUILDERS
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
 
-OUR_PACKAGES = ("infra", "components")
+OUR_PACKAGES = ("infra", "components", "offline", "ops", "policy", "tools")
+SDKS = ("pulumi", "pydantic")
+ADAPTER = "infra.config.sdk"
+# What an SDK module's docstring says when the module is not for its users.
+DOCUMENTED_INTERNAL = re.compile(r"\binternal\b|\bplease use \S+ instead", re.IGNORECASE)
 ENTRY_POINT = PROJECT_ROOT / "__main__.py"
 
 
@@ -56,29 +66,55 @@ def deploy_path() -> dict[str, Path]:
     return seen
 
 
-def private_sdk_uses(path: Path) -> list[str]:
-    """Names starting with `_` taken from a `pulumi*` module: imported, or read as an attribute
-    of a name bound to one."""
+def is_sdk(module: str) -> bool:
+    return module.split(".")[0].startswith(SDKS)
+
+
+@cache
+def documented_internal(module: str) -> bool:
+    """Whether an installed SDK module's docstring says it is internal (read, not imported)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return False
+    docstring = ast.get_docstring(ast.parse(Path(spec.origin).read_text())) or ""
+    return bool(DOCUMENTED_INTERNAL.search(docstring))
+
+
+def internal_sdk_uses(path: Path) -> list[str]:
+    """Internal names taken from an SDK module: a name starting with `_` imported or read as an
+    attribute of a name bound to an SDK module, a module documented as internal imported, and
+    pydantic's `__pydantic_*__` metadata read from anything."""
     tree = ast.parse(path.read_text())
     sdk_names: set[str] = set()
     uses = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0].startswith("pulumi"):
+                if is_sdk(alias.name):
                     sdk_names.add((alias.asname or alias.name).split(".")[0])
                     uses += [f"import {alias.name}" for part in alias.name.split(".")
                              if part.startswith("_")]
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pulumi"):
+                    if documented_internal(alias.name):
+                        uses.append(f"import {alias.name} (documented internal)")
+        elif isinstance(node, ast.ImportFrom) and is_sdk(node.module or ""):
             for part in node.module.split("."):
                 if part.startswith("_"):
                     uses.append(f"from {node.module} import ...")
+            if documented_internal(node.module):
+                uses.append(f"from {node.module} import ... (documented internal)")
             for alias in node.names:
                 if alias.name.startswith("_"):
                     uses.append(f"from {node.module} import {alias.name}")
+                elif documented_internal(f"{node.module}.{alias.name}"):
+                    uses.append(f"from {node.module} import {alias.name} (documented internal)")
                 sdk_names.add(alias.asname or alias.name)
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+        if isinstance(node, ast.Attribute) and node.attr.startswith("__pydantic_"):
+            uses.append(f"{ast.unparse(node)} (line {node.lineno})")
+        elif (isinstance(node, ast.Attribute) and node.attr.startswith("_")
                 and not node.attr.startswith("__")):
             root = node.value
             while isinstance(root, ast.Attribute):
@@ -96,17 +132,34 @@ def test_the_deploy_path_covers_the_program_components_and_every_builder():
     assert set(BUILDERS.values()) <= set(modules)
 
 
+def test_the_program_package_holds_only_what_pulumi_up_runs():
+    # The offline proof (mock engine, render, docs, connectivity, benchmarks) lives in `offline`.
+    in_package = {".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(
+        ".__init__") for path in (PROJECT_ROOT / "infra").rglob("*.py")}
+    unreachable = in_package - set(deploy_path())
+    assert unreachable == set(), f"modules in infra/ that `pulumi up` never runs: {unreachable}"
+
+
 def test_the_offline_tools_are_not_on_the_deploy_path():
-    assert not {"infra.mock_engine", "infra.render", "infra.bench"} & set(deploy_path())
+    outside = {m for m in deploy_path() if m.split(".")[0] not in ("infra", "components")}
+    assert outside == set()
 
 
-def test_nothing_on_the_deploy_path_uses_a_private_sdk_name():
+def test_nothing_on_the_deploy_path_but_the_adapter_uses_an_internal_sdk_name():
     found = {module: uses for module, path in deploy_path().items()
-             if (uses := private_sdk_uses(path))}
+             if module != ADAPTER and (uses := internal_sdk_uses(path))}
     assert found == {}
 
 
-def test_the_check_sees_private_names_in_every_form(tmp_path):
+def test_the_adapter_uses_only_the_internals_its_tests_pin():
+    # A new internal in infra/config/sdk.py needs a test in tests/test_config_sdk.py first.
+    assert ADAPTER in deploy_path()
+    assert [use.split(" (line")[0] for use in internal_sdk_uses(module_file(ADAPTER))] == [
+        "from pulumi.runtime import config (documented internal)",
+        "model.__pydantic_decorators__"]
+
+
+def test_the_check_sees_internal_names_in_every_form(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text(
         "import pulumi\n"
@@ -117,8 +170,15 @@ def test_the_check_sees_private_names_in_every_form(tmp_path):
         "s.SETTINGS._private\n"
         "pulumi.runtime._x\n"
         "pulumi.Output.__name__\n"
-        "other._fine\n")
-    assert private_sdk_uses(sample) == [
+        "other._fine\n"
+        "from pulumi.runtime import config\n"
+        "import pulumi.runtime.config\n"
+        "Model.__pydantic_decorators__\n"
+        "from pydantic._internal import _decorators\n")
+    assert internal_sdk_uses(sample) == [
         "from pulumi.runtime.sync_await import _sync_await", "from pulumi._utils import ...",
+        "from pulumi.runtime import config (documented internal)",
+        "import pulumi.runtime.config (documented internal)",
+        "from pydantic._internal import ...", "from pydantic._internal import _decorators",
         "rpc._special_sig_key (line 5)", "s.SETTINGS._private (line 6)",
-        "pulumi.runtime._x (line 7)"]
+        "pulumi.runtime._x (line 7)", "Model.__pydantic_decorators__ (line 12)"]

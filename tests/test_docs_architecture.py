@@ -1,4 +1,4 @@
-"""ARCHITECTURE.md is generated from the code (`python -m infra.docs`) and committed up to date;
+"""ARCHITECTURE.md is generated from the code (`python -m offline.architecture`) and committed up to date;
 the architecture it draws holds: the packages import one way, every stack and every workflow
 job is in it."""
 from __future__ import annotations
@@ -8,8 +8,9 @@ import re
 import pytest
 import yaml
 
-from infra import docs
-from infra.stacks import PROJECT_ROOT, discover_stacks
+from infra.project import PROJECT_ROOT
+from infra.stack_files import discover_stacks
+from offline import architecture as docs
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +21,38 @@ def generated(repo_renderer) -> str:
 def test_architecture_md_is_what_the_code_generates(generated):
     committed = (PROJECT_ROOT / "ARCHITECTURE.md").read_text()
     assert committed == generated, \
-        "ARCHITECTURE.md is stale: run `.venv/bin/python -m infra.docs` and review the diff"
+        "ARCHITECTURE.md is stale: run `.venv/bin/python -m offline.architecture` and review the diff"
 
 
 def test_the_program_and_the_components_never_import_the_operators_command_or_the_policy_pack():
-    edges = docs.package_imports(docs.modules())
-    program = {"infra", "infra.config", "components"}
-    assert not [e for e in edges if e[0] in program and e[1] in ("ops", "ops.commands", "policy", "tools")]
+    edges = docs.package_imports(docs.modules(), docs.drawn_packages(docs.modules()))
+    program = {"infra", "components"}
+    assert not [e for e in edges if e[0] in program and e[1].split(".")[0] != e[0].split(".")[0]
+                and e[1] not in program]
     assert not [e for e in edges if e[0] == "components"], "components know nothing of stacks or config"
     assert not [e for e in edges if e[0] == "policy"], "the policy pack imports nothing of the platform"
-    assert ("infra", "components") in edges and ("ops", "infra") in edges
+    assert ("infra", "components") in edges and ("offline", "infra") in edges
+
+
+def test_the_packages_import_one_way_at_the_granularity_drawn():
+    found = docs.modules()
+    edges = set(docs.package_imports(found, docs.drawn_packages(found)))
+    assert not [(a, b) for a, b in edges if (b, a) in edges]
+    graph: dict[str, set[str]] = {}
+    for a, b in edges:
+        graph.setdefault(a, set()).add(b)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n}))
+                   for n in graph.get(start, ()))
+    assert not [p for p in graph if reaches(p, p, set())], "a cycle among the drawn packages"
+
+
+def test_a_subpackage_imported_both_ways_with_its_parent_is_drawn_as_one_box(tmp_path):
+    found = docs.modules()
+    assert "infra.config" not in docs.drawn_packages(found)  # the config models use infra's names
+    assert {"ops.engine", "ops.operator", "ops.planning", "ops.reporting"} <= set(
+        docs.drawn_packages(found))
 
 
 def test_every_stack_of_the_repository_is_drawn_with_what_it_owns(generated):
@@ -83,3 +106,9 @@ def test_a_url_a_component_calls_leads_to_the_route_that_serves_it(monkeypatch):
     by_label = {v: k for k, v in nodes.items()}
     assert f'{by_label["api (go-service)"]} -->|"WEB_URL"| {by_label["route web.example.com/*"]}' in chart
     assert f'{by_label["web (cloudflare-worker)"]} -->|"API_URL"| {by_label["api.example.org (outside the platform)"]}' in chart
+
+
+def test_no_workflow_expression_is_printed_raw(generated):
+    assert "${{" not in generated
+    assert docs.readable("${{ inputs.environment }}") == "the input environment"
+    assert docs.readable({"name": "production"}) == "production"

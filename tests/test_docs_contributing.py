@@ -1,6 +1,8 @@
-"""CONTRIBUTING.md's steps are the ones the project runs: every `make` target it names is a
-target of the Makefile, every `python -m` module it runs exists and is runnable, every test it
-points at exists, and every file and folder it names is in the repository."""
+"""CONTRIBUTING.md's steps are the ones the project runs: the blocks marked to run (adding a Go
+service and a Worker) are run as written by tests/e2e/test_contributing.py; of the others, every
+`make` target named is a target of the Makefile, every `python -m` module exists and is
+runnable, every test pointed at exists, and every file and folder named is in the repository
+(or made by the marked blocks)."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,15 +11,24 @@ import shlex
 
 import pytest
 
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
 
 DOCUMENT = PROJECT_ROOT / "CONTRIBUTING.md"
-BLOCK = re.compile(r"```sh\n(?P<body>.*?)```", re.S)
+BLOCK = re.compile(r"(?P<marker><!-- contributing -->\s*\n)?```sh\n(?P<body>.*?)```", re.S)
+RECIPE_TEST = PROJECT_ROOT / "tests" / "e2e" / "test_contributing.py"
 
 
-def commands() -> list[list[str]]:
+def marked_blocks() -> list[str]:
+    """The blocks tests/e2e/test_contributing.py runs, in order."""
+    return [b["body"] for b in BLOCK.finditer(DOCUMENT.read_text()) if b["marker"]]
+
+
+def commands(marked: bool = False) -> list[list[str]]:
+    """The commands of the blocks (of the marked ones too with `marked`: those run for real)."""
     found = []
     for block in BLOCK.finditer(DOCUMENT.read_text()):
+        if block["marker"] and not marked:
+            continue
         for line in block["body"].splitlines():
             line = line.split("#", 1)[0].strip()
             if line:
@@ -35,7 +46,7 @@ def test_the_guide_shows_the_loop_and_each_kind_of_change():
     for heading in ("## The loop", "## Adding a Go service or a Worker", "## Adding a policy rule",
                     "## Adding an alert", "## Conventions"):
         assert heading in text
-    shown = [" ".join(c) for c in commands()]
+    shown = [" ".join(c) for c in commands(marked=True)]
     for command in ("make test", "make e2e", "make dev",
                     ".venv/bin/python -m pytest tests/test_stack_graphs.py --snapshot-update"):
         assert command in shown, command
@@ -58,9 +69,25 @@ def test_every_command_is_one_the_project_has(command):
         if ">" in command:
             assert (PROJECT_ROOT / command[command.index(">") + 1]).is_file()
     elif command[0] == "git":
-        assert all((PROJECT_ROOT / a).exists() for a in command[2:])
+        assert all((PROJECT_ROOT / a).exists() for a in command[2:] if not a.startswith("-"))
     else:
         pytest.fail(f"CONTRIBUTING.md runs {command[0]!r}, which this test does not know")
+
+
+def test_adding_a_service_and_a_worker_is_run_as_written():
+    blocks = marked_blocks()
+    recipe = "\n".join(blocks)
+    for step in ("cp -r tests/fixtures/minimal-project/apps/billing apps/billing-api",
+                 "cp -r tests/fixtures/minimal-project/workers/search workers/search-worker",
+                 "make worker", "pulumi config set --secret", "--snapshot-update",
+                 "git add --intent-to-add tests/__snapshots__"):
+        assert step in recipe, step
+    assert "marked_blocks" in RECIPE_TEST.read_text()  # the end-to-end test reads these blocks
+
+
+def made_by_the_recipe() -> list[str]:
+    """The folders the marked blocks copy a template to."""
+    return re.findall(r"^cp -r \S+ (\S+)$", "\n".join(marked_blocks()), re.M)
 
 
 def test_every_file_it_names_is_in_the_repository():
@@ -68,6 +95,6 @@ def test_every_file_it_names_is_in_the_repository():
                        DOCUMENT.read_text())
     assert named
     for path in named:
-        if "<" in path:
+        if "<" in path or path.startswith(tuple(made_by_the_recipe())):
             continue
         assert (PROJECT_ROOT / path.rstrip("/")).exists(), f"CONTRIBUTING.md names {path}, which is not here"

@@ -8,8 +8,9 @@ import re
 import pytest
 import yaml
 
-from infra.render import Renderer, graph
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
+from offline.render import Renderer, graph
+
 from tests.conftest import Stack, single, stacks_of_kind
 
 DOCUMENT = PROJECT_ROOT / "docs" / "rollouts.md"

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
 
 GUIDE = PROJECT_ROOT / "docs" / "troubleshooting.md"
-SOURCES = ("infra", "ops", "components", "policy")
+SOURCES = ("infra", "offline", "ops", "components", "policy")
 # The exception classes an operator sees (the program's and `platform`'s): the message is the
 # argument at this position.
-MESSAGE_ARGUMENT = {"OpsError": 0, "StackLocked": 0, "PlatformError": 0, "StackFileError": 1,
-                    "UnknownStackError": 1, "InvalidKey": 1}
+MESSAGE_ARGUMENT = {"OpsError": 0, "GitFailed": 0, "StackLocked": 0, "PlatformError": 0, "StackFileError": 1,
+                    "UnknownStackError": 1, "InvalidKey": 1, "AnalyserMissing": 0}
 PLACEHOLDER = "…"
 
 

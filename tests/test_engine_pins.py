@@ -38,3 +38,24 @@ def test_a_module_version_is_released_as_the_pinned_build_of_the_same_commit(mod
 def test_any_other_pair_is_a_mismatch_that_says_what_to_align(module_version, pinned, message):
     with pytest.raises(versions.VersionMismatch, match=message):
         versions.release_version("pkg", module_version, pinned)
+
+
+def test_runners_install_the_released_cli_and_plugins_the_engine_build_is_held_to(tmp_path):
+    # One pin file: what CI installs (.github/actions/pulumi) is what the offline build makes.
+    built, released = versions.built_versions(), versions.released_versions()
+    assert released["pulumi"] == built.pulumi_cli
+    assert released["plugin-kubernetes"] == built.kubernetes_provider
+    pins = versions.requirement_pins()
+    assert released["plugin-cloudflare"] == pins["pulumi-cloudflare"]
+    assert released["plugins"].split() == [f"{name}:{released[f'plugin-{name}']}"
+                                           for name in versions.PLUGIN_PACKAGES]
+    output = tmp_path / "github-output"
+    assert versions.main(["--released", "--github-output", str(output)]) == 0
+    assert dict(line.split("=", 1) for line in output.read_text().splitlines()) == released
+
+
+def test_a_missing_pin_is_named(tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pulumi==3.260.0\npulumi-kubernetes==4.25.0a1768448096\n")
+    with pytest.raises(versions.VersionMismatch, match="pins no version of pulumi-cloudflare, pulumi-docker"):
+        versions.released_versions(requirements)

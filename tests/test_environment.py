@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from infra.config.environment import DnsTarget, Quota
-from infra.render import normalize
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
+from offline.render import normalize
 
 from tests.conftest import FIXTURE_PROJECT, Stack, stacks_of
 

@@ -6,8 +6,8 @@ import pytest
 
 from infra.environment_ref import FORWARDED, REQUIRED
 from infra.errors import PlatformError
-from infra.mock_engine import StackRun, run_stack
 from infra.stack_files import read_stack_config
+from offline.mock_engine import StackRun, run_stack
 
 from tests.conftest import stacks_of_kind
 

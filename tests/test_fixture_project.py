@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from infra.errors import ConfigError
-from infra.mock_engine import StackRun, run_stack
-from infra.render import Renderer
-from infra.stack_files import read_stack_config
-from infra.stacks import PROJECT_ROOT, discover_stacks
+from infra.project import PROJECT_ROOT
+from infra.stack_files import discover_stacks, read_stack_config
+from offline.mock_engine import StackRun, run_stack
+from offline.render import Renderer
 
 from tests.conftest import FIXTURE_PROJECT, STACKS, Stack
 
@@ -21,9 +21,16 @@ def test_the_fixture_project_is_the_repositorys_project():
 
 
 def test_the_fixture_has_a_stack_of_every_kind():
-    assert sorted(s.kind for s in FIXTURE_STACKS) == ["cloudflare-worker", "environment",
-                                                      "go-service"]
+    """An environment, a Go service that calls nothing, a Worker with nothing to build and a
+    Worker bundled from its source: the templates CONTRIBUTING.md tells a new team to copy."""
+    assert sorted(s.kind for s in FIXTURE_STACKS) == ["cloudflare-worker", "cloudflare-worker",
+                                                      "environment", "go-service"]
     assert len(FIXTURE_STACKS) == len(discover_stacks(FIXTURE_PROJECT))
+    (service,) = [s for s in FIXTURE_STACKS if s.kind == "go-service"]
+    assert not service.configured("peers") and not service.configured("monitoring")
+    assert (FIXTURE_PROJECT / "apps" / service.component / "go.mod").is_file()
+    assert sum((FIXTURE_PROJECT / "workers" / s.component / "package.json").is_file()
+               for s in FIXTURE_STACKS if s.kind == "cloudflare-worker") == 1
 
 
 @pytest.mark.parametrize("stack", FIXTURE_STACKS, ids=str)

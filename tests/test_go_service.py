@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from components.go_service import GRACE_MARGIN_SECONDS, SECRET_FILE_MODE, SECRET_FILES_DIR
+from components.go_service import (
+    GRACE_MARGIN_SECONDS,
+    SECRET_FILE_MODE,
+    SECRET_FILES_DIR,
+    GoService,
+)
 from infra.config.go_service import Scaling
-from infra.mock_engine import is_secret_value, redact, unwrap_secrets
-from infra.render import Renderer, normalize
-from infra.stack_files import SECRET_PLACEHOLDER
+from infra.secrets import SECRET_PLACEHOLDER, is_secret_wrapper
+from offline.mock_engine import redact, unwrap_secrets
+from offline.render import Renderer, normalize
 
 from tests.conftest import FIXTURE_PROJECT, Stack, custom_resources, single, stacks_of
 
@@ -201,7 +206,7 @@ def test_secret_env_reaches_the_pod_as_read_only_files_never_as_environment(rend
         assert secrets == [], "no secret_env, no Secret"
         return
     (secret,) = secrets
-    assert is_secret_value(secret.inputs["stringData"])  # a Pulumi secret, and exactly these
+    assert is_secret_wrapper(secret.inputs["stringData"])  # a Pulumi secret, and exactly these
     # keys; offline each value is the stack file's encrypted one, as the placeholder.
     assert unwrap_secrets(secret.inputs["stringData"]) == {n: SECRET_PLACEHOLDER for n in names}
     pod = spec_of(run, DEPLOYMENT)["spec"]["template"]["spec"]
@@ -279,3 +284,23 @@ def test_image_can_be_built_and_pushed_from_the_services_dockerfile(run_stack_wi
     pod = redact(single(run, DEPLOYMENT).inputs)["spec"]["template"]["spec"]
     assert pod["containers"][0]["image"] == "[unknown]"
     assert run.outputs["image"] == "[unknown]"
+
+
+def kinds_under(run, component_type: str) -> set[str]:
+    """The kinds (last part of the type token) of the resources parented onto the component."""
+    (component,) = run.of_type(component_type)
+    return {r.type.rsplit(":", 1)[-1] for r in run.resources if r.parent == component.urn}
+
+
+@go_stacks
+def test_the_go_service_makes_what_sits_under_it_and_its_docstring_lists_it(renderers, stack):
+    run = renderers.run(stack)
+    under = kinds_under(run, "platform:go_service:GoService")
+    assert {"ServiceAccount", "Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget",
+            "HorizontalPodAutoscaler"} <= under
+    assert [kind for kind in sorted(under) if kind not in GoService.__doc__] == []
+    # The stack itself holds only the service, its providers and its environment's reference:
+    # every part of the service is made by the service.
+    top = {r.type for r in run.resources if r.parent.split("::")[2] == "pulumi:pulumi:Stack"}
+    assert {t for t in top if not t.startswith("pulumi:providers:")} == {
+        "platform:go_service:GoService", "pulumi:pulumi:StackReference"}

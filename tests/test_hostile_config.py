@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infra.errors import ConfigError, PlatformError
-from infra.mock_engine import STACK_REFERENCE, StackRun, run_stack
-from infra.render import Renderer, object_files, write_stack
-from infra.stack_files import read_stack_config
-from infra.stacks import PROJECT_ROOT, stack_file
+from infra.project import PROJECT_ROOT
+from infra.stack_files import read_stack_config, stack_file
+from offline.mock_engine import STACK_REFERENCE, StackRun, run_stack
+from offline.render import Renderer, object_files, write_stack
+
 from tests.conftest import STACKS, Stack
 
 EXAMPLES_PER_STACK = 12
@@ -189,8 +190,8 @@ YAML_ODDITIES = {
         "  platform:ai_binding: AI\n  platform:ai_binding: OTHER\n",
         "column 3): the key 'platform:ai_binding' appears twice"),
     "an_unquoted_date_is_the_text_the_cli_passes": (
-        "ai-worker.staging", 'platform:compatibility_date: "2025-09-01"',
-        "platform:compatibility_date: 2025-09-01", None),
+        "ai-worker.staging", '    GATEWAY_TIMEOUT_MS: "3000"\n',
+        '    GATEWAY_TIMEOUT_MS: "3000"\n    RELEASED_ON: 2025-09-01\n', None),
     "anchors_and_aliases_are_plain_yaml": (
         "api-gateway.staging", "    liveness_path: /healthz\n",
         "    liveness_path: &health /healthz\n", None),

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
 
 from tests.conftest import ALL_STACKS, kind_of
 
@@ -25,7 +25,7 @@ def environment_outputs(tmp_path_factory, repo_renderer):
 
 @pytest.mark.parametrize("stack", ALL_STACKS)
 def test_stack_imports_only_the_provider_sdk_it_uses(environment_outputs, stack):
-    child = subprocess.run([sys.executable, "-m", "infra.bench", "--one", stack, "--outputs",
+    child = subprocess.run([sys.executable, "-m", "offline.bench", "--one", stack, "--outputs",
                             str(environment_outputs)], cwd=PROJECT_ROOT, capture_output=True,
                            text=True, check=True, timeout=120)
     report = json.loads(child.stdout.strip().splitlines()[-1])

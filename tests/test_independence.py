@@ -7,8 +7,8 @@ import json
 import pytest
 
 from infra.config.go_service import Scaling
-from infra.render import Renderer, render
-from infra.stacks import discover_stacks
+from infra.stack_files import discover_stacks
+from offline.render import Renderer, render
 
 from tests.conftest import PROJECTS, STACKS, Stack, tree
 

@@ -8,8 +8,9 @@ import asyncio
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from infra.mock_engine import SECRET_MARK, SECRET_SIG, UNKNOWN_PLACEHOLDER, is_secret_value
-from infra.render import Renderer
+from infra.secrets import SECRET_SIGNATURE, SIGNATURE_KEY, is_secret_wrapper
+from offline.mock_engine import UNKNOWN_PLACEHOLDER
+from offline.render import Renderer
 
 from tests.conftest import FIXTURE_PROJECT, single
 
@@ -21,12 +22,12 @@ PROTOCOL_SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
 def test_the_secret_marker_is_the_protocols():
     assert (rpc._special_sig_key, rpc._special_secret_sig) == (PROTOCOL_SECRET_SIG,
                                                                 PROTOCOL_SECRET_MARK)
-    assert (SECRET_SIG, SECRET_MARK) == (PROTOCOL_SECRET_SIG, PROTOCOL_SECRET_MARK)
+    assert (SIGNATURE_KEY, SECRET_SIGNATURE) == (PROTOCOL_SECRET_SIG, PROTOCOL_SECRET_MARK)
 
 
 def test_a_secret_input_reaches_the_mocks_wrapped_in_that_marker(repo_renderer):
     secret = single(repo_renderer.run("api-gateway.staging"), "kubernetes:core/v1:Secret")
-    assert is_secret_value(secret.inputs["stringData"]), secret.inputs
+    assert is_secret_wrapper(secret.inputs["stringData"]), secret.inputs
 
 
 def test_the_sdks_event_loop_helpers_still_run_a_coroutine_to_completion():

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from infra.connectivity import NAME_LABEL, Endpoint, Environment, config_of, ranges
-from infra.render import Renderer
+from offline.connectivity import NAME_LABEL, Endpoint, Environment, config_of, ranges
+from offline.render import Renderer
+
 from tests.conftest import Stack, stacks_of
+
 
 class DeclaredEnvironment(Environment):
     """An environment with the connectivity its stack configs declare, to hold the analyser's to."""

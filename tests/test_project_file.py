@@ -5,10 +5,10 @@ import pytest
 import yaml
 
 from infra.errors import ConfigError
-from infra.mock_engine import StackRun, run_stack
-from infra.render import graph
+from infra.project import PROJECT_ROOT
 from infra.stack_files import read_stack_config
-from infra.stacks import PROJECT_ROOT
+from offline.mock_engine import StackRun, run_stack
+from offline.render import graph
 
 
 def project() -> dict:

@@ -8,9 +8,11 @@ import re
 
 import pytest
 
-from infra.mock_engine import run_stack, unwrap_secrets
-from infra.render import Renderer, write_stack
-from infra.stack_files import SECRET_PLACEHOLDER, StackConfigFile, read_stack_config
+from infra.secrets import SECRET_PLACEHOLDER
+from infra.stack_files import StackConfigFile, read_stack_config
+from offline.mock_engine import run_stack, unwrap_secrets
+from offline.render import Renderer, write_stack
+
 from tests.conftest import ALL_STACKS
 
 STACKS_WITH_SECRETS = [s for s in ALL_STACKS if read_stack_config(s).secret_keys]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
+
 from tests.conftest import GO
 
 SCANNERS = PROJECT_ROOT / ".scanners"
@@ -22,7 +23,7 @@ GOSEC = PROJECT_ROOT / "tools" / "engine" / "bin" / "gosec"
 GO_MODULES = sorted(p.parent for p in (PROJECT_ROOT / "apps").glob("*/go.mod"))
 # Every Python file of the platform outside tests/ (whose asserts and subprocess calls are the
 # point of a test).
-PYTHON_SOURCES = ["infra", "components", "ops", "policy", "tools", "contract", "__main__.py"]
+PYTHON_SOURCES = ["infra", "offline", "components", "ops", "policy", "tools", "contract", "__main__.py"]
 
 
 def installed(tool: Path) -> Path:

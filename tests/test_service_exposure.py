@@ -9,11 +9,11 @@ import json
 import kubernetes_validate
 import pytest
 
-from infra.mock_engine import unwrap_secrets
-from infra.render import Renderer, normalize
-
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
+from offline.mock_engine import unwrap_secrets
+from offline.render import Renderer, normalize
 from policy.pack import POLICIES
+
 from tests.conftest import single, stacks_of, stacks_of_kind
 from tests.policy.engine_view import pack_violations, stack_resources
 

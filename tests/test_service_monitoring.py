@@ -5,15 +5,16 @@ monitoring is on (none when off), valid against the Prometheus operator's own CR
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
-from infra.render import Renderer, normalize
+from offline.render import Renderer, normalize
 
-from tests.conftest import kind_of, single, stacks_of_kind
+from tests.conftest import Stack, kind_of, single, stacks_of_kind
 
 GO_STACKS = stacks_of_kind("go-service")
 SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
@@ -166,23 +167,101 @@ def test_monitoring_on_without_a_runbook_location_is_refused(failing_run):
 
 
 @pytest.mark.parametrize("stack", GO_STACKS)
-def test_dashboard_shows_traffic_objectives_dependencies_and_replicas(repo_renderer, stack):
+def test_dashboard_shows_traffic_objectives_saturation_dependencies_and_replicas(repo_renderer,
+                                                                               stack):
+    """The panels every service gets, and a dependency's panels exactly when the stack's own
+    config declares that dependency (outbound calls, a circuit breaker)."""
     (config_map,) = dashboards(repo_renderer.run(stack))
     (document,) = config_map["data"].values()
     dashboard = json.loads(document)
     panels = {p["title"]: p for p in dashboard["panels"] if p["type"] != "row"}
     titles = " | ".join(panels)
-    for expected in ("Request rate", "Error ratio", "Latency", "worker calls by outcome",
-                     "Circuit breaker", "Replicas against the autoscaler's bounds"):
+    for expected in ("Request rate", "Error ratio", "Latency",
+                     "Replicas against the autoscaler's bounds",
+                     "CPU against the autoscaler's target", "Memory against the limit",
+                     "Container restarts", "Requests in flight"):
         assert expected in titles, expected
+    monitoring = Stack(stack).configured("monitoring", {})
+    calls = monitoring.get("outbound_calls", [])
+    for callee in calls:
+        assert f"{callee} calls by outcome" in titles and f"{callee} call latency" in titles, callee
+    assert len([t for t in panels if " calls by outcome" in t]) == len(calls)
+    assert ("Circuit breaker" in titles) == bool(monitoring.get("circuit_breaker"))
+    rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
+    assert ("Dependencies" in rows) == bool(calls or monitoring.get("circuit_breaker"))
+    slo = Stack(stack).configured("slo", {})
     error_panel = next(p for t, p in panels.items() if t.startswith("Error ratio"))
     steps = error_panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
-    assert steps[-1]["value"] == pytest.approx(0.001)  # 99.9 %: the budget is the red line
+    budget = 1 - slo.get("availability", 99.9) / 100  # the budget is the red line
+    assert steps[-1]["value"] == pytest.approx(budget)
+    cpu = next(p for t, p in panels.items() if t.startswith("CPU against"))
+    assert cpu["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"] == pytest.approx(
+        Stack(stack).configured("scaling", {}).get("target_cpu_utilization", 70) / 100)
     latency = next(p for t, p in panels.items() if t.startswith("Latency"))
-    assert latency["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"] == 0.5
+    assert latency["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"] == \
+        pytest.approx(slo.get("latency_p99_ms", 1000) / 1000)
     for panel in panels.values():
         for target in panel["targets"]:
             assert 'namespace="' in target["expr"], panel["title"]
+
+
+# What Prometheus would hold of api-gateway.staging after 20 minutes of healthy traffic (no
+# 5xx at all): two pods using 0.125 of their 0.25 CPU request, 64 and 96 MiB of a 128 MiB limit,
+# one restarting once a minute, three requests in flight on one.
+HEALTHY_SERIES = [
+    ('gateway_http_requests_total{namespace="platform-staging",job="api-gateway",'
+     'route="/v1/modules",method="GET",code="200",pod="api-gateway-1"}', "0+60x20"),
+    *[(f'container_cpu_usage_seconds_total{{namespace="platform-staging",pod="{pod}",'
+       f'container="api-gateway"}}', "0+7.5x20") for pod in ("api-gateway-1", "api-gateway-2")],
+    *[(f'kube_pod_container_resource_requests{{namespace="platform-staging",pod="{pod}",'
+       f'container="api-gateway",resource="cpu",unit="core"}}', "0.25x20")
+      for pod in ("api-gateway-1", "api-gateway-2")],
+    *[(f'container_memory_working_set_bytes{{namespace="platform-staging",pod="{pod}",'
+       f'container="api-gateway"}}', f"{mib * 2**20}x20")
+      for pod, mib in (("api-gateway-1", 64), ("api-gateway-2", 96))],
+    *[(f'kube_pod_container_resource_limits{{namespace="platform-staging",pod="{pod}",'
+       f'container="api-gateway",resource="memory",unit="byte"}}', f"{128 * 2**20}x20")
+      for pod in ("api-gateway-1", "api-gateway-2")],
+    ('kube_pod_container_status_restarts_total{namespace="platform-staging",'
+     'pod="api-gateway-1",container="api-gateway"}', "0+1x20"),
+    ('gateway_http_requests_in_flight{namespace="platform-staging",job="api-gateway",'
+     'pod="api-gateway-1"}', "3x20"),
+]
+# What each panel must show of them (Grafana's $__rate_interval taken as 2m); promtool compares
+# exactly, so the numbers are ones binary floating point holds exactly.
+EXPECTED_PANELS = {
+    "Error ratio": [("{}", 0)],
+    "CPU against the autoscaler's target": [("{}", 0.5)],
+    "Memory against the limit": [('{pod="api-gateway-1"}', 0.5), ('{pod="api-gateway-2"}', 0.75)],
+    "Container restarts": [('{pod="api-gateway-1"}', 2)],
+    "Requests in flight": [('{pod="api-gateway-1"}', 3)],
+}
+
+
+def test_saturation_and_error_panels_show_numbers_promtool_computes(repo_renderer,
+                                                                    monitoring_tools, tmp_path):
+    """Each panel's query, evaluated by promtool over healthy series: the error ratio is 0 (not
+    "No data" for want of a 5xx series), the saturation panels what the series say."""
+    (config_map,) = dashboards(repo_renderer.run("api-gateway.staging"))
+    panels = json.loads(next(iter(config_map["data"].values())))["panels"]
+    checks = []
+    for prefix, samples in EXPECTED_PANELS.items():
+        (panel,) = [p for p in panels if p["title"].startswith(prefix)]
+        (target,) = panel["targets"]
+        checks.append({"expr": target["expr"].replace("$__rate_interval", "2m"),
+                       "eval_time": "15m",
+                       "exp_samples": [{"labels": labels, "value": value}
+                                       for labels, value in samples]})
+    (tmp_path / "no-rules.yaml").write_text("groups: []\n")  # promtool wants a rule file
+    (tmp_path / "panels.test.yaml").write_text(yaml.safe_dump({
+        "rule_files": ["no-rules.yaml"], "evaluation_interval": "1m", "tests": [{
+            "interval": "1m",
+            "input_series": [{"series": name, "values": values}
+                             for name, values in HEALTHY_SERIES],
+            "promql_expr_test": checks}]}, sort_keys=False))
+    result = subprocess.run([str(monitoring_tools.promtool), "test", "rules", "panels.test.yaml"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_dashboard_has_no_dependency_panels_for_a_service_without_dependencies(run_stack_with):

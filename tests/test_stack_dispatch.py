@@ -7,9 +7,10 @@ import shutil
 import pytest
 
 from infra.errors import StackFileError, UnknownStackError
-from infra.mock_engine import StackRun, run_stack
-from infra.stack_files import StackConfigFile, read_stack_config
-from infra.stacks import PROJECT_ROOT, StackName, discover_stacks, parse_stack_name
+from infra.project import PROJECT_ROOT
+from infra.stack_files import StackConfigFile, discover_stacks, read_stack_config
+from infra.stacks import StackName, parse_stack_name
+from offline.mock_engine import StackRun, run_stack
 
 from tests.conftest import ALL_STACKS, FIXTURE_PROJECT, STACKS
 
@@ -33,10 +34,11 @@ def test_the_stack_name_alone_says_what_a_stack_is(stack):
 
 
 def test_a_project_lists_its_own_stacks():
-    assert discover_stacks(FIXTURE_PROJECT) == ["staging", "billing.staging", "notify.staging"]
+    assert discover_stacks(FIXTURE_PROJECT) == ["staging", "billing.staging", "notify.staging",
+                                               "search.staging"]
     with pytest.raises(UnknownStackError) as caught:
         parse_stack_name("api-gateway.staging", FIXTURE_PROJECT)
-    assert str(caught.value).endswith("Valid stacks: billing.staging, notify.staging, staging")
+    assert str(caught.value).endswith("Valid stacks: billing.staging, notify.staging, search.staging, staging")
 
 
 def test_environment_stacks_are_listed_before_component_stacks():

@@ -1,14 +1,17 @@
 """The GitHub Actions workflows, checked offline: actionlint (with shellcheck on every script),
-GitHub's workflow and action schemas, and what the workflows promise: every stack reachable by
-the deploy matrices, every job that changes a stack holding that stack's concurrency group,
-production behind its environment, secrets never in a script, and every `platform` call one
-that the command's own parser accepts.
+GitHub's workflow and action schemas, zizmor's security audit, and what the workflows promise:
+every stack reachable by the deploy matrices, deploy gated on the tests and staged in the
+promotion order, every job that changes a stack holding that stack's concurrency group,
+production behind its environment, each identity only in its GitHub environment and none of
+production's (nor any that writes) reachable by pull-request code, the released CLI (never the
+engine build) on every job that runs the engine, a roll-up check per workflow, secrets never in
+a script, and every `platform` call one that the command's own parser accepts.
 """
 from __future__ import annotations
 
+import json
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +19,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.stacks import ENVIRONMENTS
-from ops.affected import affected_stacks
+from infra.stacks import promotion_order
+
+ENVIRONMENTS = promotion_order()  # the promotion order the deploy workflow follows
 from ops.cli import build_parser
-from ops.git_tree import Change, FolderTree
-from tests.e2e.harness import BIN_DIR, REPO_ROOT
+from ops.planning.affected import github_matrices
+from ops.planning.git import Change, FolderTree
+from ops.planning.impact import affected_stacks
+
+from tests.conftest import engine_tools
+from tests.e2e.harness import REPO_ROOT
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted((REPO_ROOT / ".github" / "actions").glob("*/action.yml"))
 VENV_BIN = Path(sys.executable).parent
 MUTATING = re.compile(r"\bplatform (up|rollback|destroy|scale|recover)\b")
+# The `platform` commands that run the engine: the job needs the released CLI and its plugins.
+ENGINE_COMMANDS = re.compile(r"\bplatform (preview|up|rollback|destroy|drift|history|env|scale|recover|adopt)(?![\w-])")
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.S)
 
 
@@ -44,11 +54,9 @@ def scripts(job: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def actionlint() -> Path:
+def actionlint(pytestconfig) -> Path:
     """actionlint built from its upstream module by the engine build (tools/engine/actionlint)."""
-    subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "engine" / "build.py"), "actionlint"],
-                   check=True, capture_output=True)
-    return BIN_DIR / "actionlint"
+    return engine_tools(pytestconfig, ["actionlint"], "test") / "actionlint"
 
 
 def run_actionlint(actionlint: Path, *files: Path) -> subprocess.CompletedProcess:
@@ -126,21 +134,78 @@ def test_every_stack_of_the_repository_is_reachable_by_the_deploy_matrix():
     every = [s for s in (p.name[len("Pulumi."):-len(".yaml")] for p in REPO_ROOT.glob("Pulumi.*.yaml"))]
     assert every
     for stack in every:
-        matrices = affected_stacks([Change("M", f"Pulumi.{stack}.yaml")], tree).matrices()
+        matrices = github_matrices(affected_stacks([Change("M", f"Pulumi.{stack}.yaml")], tree))
         deployed_by = [job for job, output in outputs.items() if stack in [e["stack"] for e in matrices[output]]]
         assert deployed_by, f"no deploy job's matrix holds {stack}"
 
 
 def test_each_environment_deploys_its_environment_stack_before_its_components_and_in_order():
     deploy = jobs(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
+    stages = [name for name, job in deploy.items() if job.get("environment") and not name.startswith("teardown")]
+    # Exactly one stage per environment of the promotion order, and (after the first) its
+    # read-only preview: a new environment in the stack files needs its stage here.
+    expected = [f"{env}-{stage}" for index, env in enumerate(ENVIRONMENTS)
+                for stage in ((["preview"] if index else []) + ["environment", "components"])]
+    assert sorted(stages) == sorted(expected)
     for index, env in enumerate(ENVIRONMENTS):
         environment, components = deploy[f"{env}-environment"], deploy[f"{env}-components"]
         assert environment["environment"] == env and components["environment"] == env
         assert f"{env}-environment" in components["needs"]
         for earlier in ENVIRONMENTS[:index]:
             assert {f"{earlier}-environment", f"{earlier}-components"} <= set(environment["needs"])
+        if index:
+            # The approval of a later environment sees this commit's preview, made in this run.
+            preview = deploy[f"{env}-preview"]
+            assert preview["environment"] == f"{env}-read"
+            assert f"{env}-preview" in environment["needs"] and f"{env}-preview" in components["needs"]
+            assert f"needs.{env}-preview.result == 'success'" in environment["if"]
+            assert set(preview["needs"]) == set(environment["needs"]) - {f"{env}-preview"}
+            assert preview["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.affected.outputs." + env + "-stacks) }}"
+            runs = "\n".join(scripts(preview))
+            assert 'platform preview "$STACK" --json' in runs and '--summary "$GITHUB_STEP_SUMMARY"' in runs
+            assert not any(MUTATING.search(r) for r in scripts(preview))
         # a skipped job before them must not silently skip them
         assert "!cancelled()" in components["if"] and "!cancelled()" in environment["if"] or index == 0
+
+
+def test_every_deploy_job_applies_the_one_commit_of_the_push():
+    deploy = jobs(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
+    for name, job in deploy.items():
+        for step in job.get("steps", []):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["ref"] in ("${{ env.COMMIT }}", "${{ env.BEFORE }}"), name
+
+
+def test_deploy_runs_only_for_a_commit_whose_tests_passed():
+    deploy = load(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
+    assert deploy["jobs"]["tests"]["uses"] == "./.github/workflows/test.yml"
+    assert "workflow_call" in load(REPO_ROOT / ".github" / "workflows" / "test.yml")["on"]
+    assert deploy["jobs"]["affected"]["needs"] == "tests"
+
+    def ancestors(name: str) -> set[str]:
+        needs = deploy["jobs"][name].get("needs", [])
+        needs = [needs] if isinstance(needs, str) else needs
+        return set(needs).union(*(ancestors(n) for n in needs)) if needs else set()
+    for name in deploy["jobs"]:
+        if name not in ("tests", "roll-up"):
+            assert "tests" in ancestors(name), f"deploy.yml:{name} can run before the tests passed"
+
+
+def test_a_pull_request_of_this_repository_runs_the_tests_once():
+    # No push trigger beside pull_request: a branch's push and its pull request would both run.
+    # main is tested by the deploy workflow, which calls this one.
+    assert set(load(REPO_ROOT / ".github" / "workflows" / "test.yml")["on"]) == {"pull_request", "workflow_call"}
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_workflow_has_one_stable_roll_up_job_to_require(workflow):
+    document = jobs(workflow)
+    rollup = document["roll-up"]
+    assert rollup["name"] == f"{workflow.stem} passed"  # no expression: a required check's name is fixed
+    assert rollup["if"] == "always()"
+    assert sorted(rollup["needs"]) == sorted(n for n in document if n != "roll-up")
+    assert 'select(.value.result != "success" and .value.result != "skipped")' in scripts(rollup)[0]
+    assert "exit 1" in scripts(rollup)[0]
 
 
 def test_a_production_component_is_promoted_only_after_its_own_staging_stack():
@@ -170,8 +235,202 @@ def test_every_job_that_changes_a_stack_holds_that_stack_concurrency_group(workf
 
 def test_pull_request_previews_put_environments_first_and_guard_the_components():
     preview = jobs(REPO_ROOT / ".github" / "workflows" / "preview.yml")
-    assert "environments" in preview["components"]["needs"]
-    assert preview["components"]["if"].startswith("${{ !failure() && !cancelled()")
+    first = ENVIRONMENTS[0]
+    assert f"{first}-environment" in preview[f"{first}-components"]["needs"]
+    assert preview[f"{first}-components"]["if"].startswith("${{ !failure() && !cancelled()")
+
+
+def test_pull_request_previews_run_on_the_merge_commit_and_name_its_base_and_head():
+    preview = load(REPO_ROOT / ".github" / "workflows" / "preview.yml")
+    assert preview["env"]["MERGE"] == "${{ github.sha }}"  # refs/pull/N/merge for pull_request
+    for name, job in preview["jobs"].items():
+        for step in job.get("steps", []):
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert "ref" not in step["with"], f"preview.yml:{name} checks out another commit than the merge"
+    comments = [argv for workflow, argv in platform_calls()
+                if workflow == "preview.yml" and argv[0] == "preview-comment" and "--body" not in argv]
+    assert comments
+    for argv in comments:
+        assert argv[argv.index("--commit") + 1] == "MERGE", argv
+        if "--removed" not in argv:
+            assert argv[argv.index("--base") + 1] == "BASE" and argv[argv.index("--head") + 1] == "HEAD", argv
+
+
+# -- identities: each in its GitHub environment, none of production's for pull-request code -------
+
+PULL_REQUEST_TRIGGERS = {"pull_request", "pull_request_target"}
+CLOUD_ROLE_ACTIONS = ("pulumi/auth-actions@", "aws-actions/configure-aws-credentials@",
+                      "google-github-actions/auth@", "azure/login@")
+
+
+def job_secrets(job: dict) -> set[str]:
+    text = yaml.safe_dump(job)
+    return set(re.findall(r"secrets\.([A-Z0-9_]+)", text))
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_job_holding_a_secret_takes_it_from_its_github_environment(workflow):
+    for name, job in jobs(workflow).items():
+        if job_secrets(job):
+            assert job.get("environment"), f"{workflow.name}:{name} reads repository-level secrets"
+
+
+def test_pull_request_code_holds_only_read_only_identities_of_the_first_environment():
+    # preview.yml runs the pull request's code: staging's read-only identities at most. No
+    # environment that writes, and nothing of a later environment (production): those stacks get
+    # the offline render diff, made with no credential.
+    first = ENVIRONMENTS[0]
+    preview = load(REPO_ROOT / ".github" / "workflows" / "preview.yml")
+    assert set(preview["on"]) == {"pull_request"}
+    bound = {name: job["environment"] for name, job in preview["jobs"].items() if job.get("environment")}
+    assert bound and set(bound.values()) == {f"{first}-read"}, bound
+    render = preview["jobs"]["render-diff"]
+    assert not job_secrets(render) and "environment" not in render
+    for env in ENVIRONMENTS[1:]:
+        assert f"needs.affected.outputs.{env}-stacks" in render["strategy"]["matrix"]["stack"]
+    for workflow in WORKFLOWS:
+        document = load(workflow)
+        if not PULL_REQUEST_TRIGGERS & set(document["on"] or {}):
+            continue
+        for name, job in document["jobs"].items():
+            environment = job.get("environment") or ""
+            assert environment not in ENVIRONMENTS[1:] and not any(
+                environment.startswith(f"{env}-") for env in ENVIRONMENTS[1:]), \
+                f"{workflow.name}:{name} gives pull-request code production's identities ({environment})"
+
+
+def test_drift_checks_every_environment_with_its_read_only_identities():
+    drift = jobs(REPO_ROOT / ".github" / "workflows" / "drift.yml")["drift"]
+    assert drift["strategy"]["matrix"]["env"] == list(ENVIRONMENTS)
+    assert drift["environment"] == "${{ matrix.env }}-read"
+    assert not any(MUTATING.search(s) for s in scripts(drift))
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
+def test_id_token_only_where_a_job_assumes_a_cloud_role(workflow):
+    document = load(workflow)
+    assert "id-token" not in (document.get("permissions") or {}), f"{workflow.name}: id-token for every job"
+    for name, job in document["jobs"].items():
+        assumes = any(step.get("uses", "").startswith(CLOUD_ROLE_ACTIONS) for step in job.get("steps", []))
+        # Keyless signing: cosign trades the job's OIDC token for a signing certificate.
+        signs = any(re.search(r"tools\.images (sign|attest) .*--keyless", s) for s in scripts(job))
+        if (job.get("permissions") or {}).get("id-token") == "write":
+            assert assumes or signs, f"{workflow.name}:{name} has id-token: write but assumes no cloud role nor signs"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
+def test_no_checkout_leaves_the_token_in_the_working_folder(path):
+    document = yaml.safe_load(path.read_text())
+    steps = [s for job in (document.get("jobs") or {}).values() for s in job.get("steps", [])]
+    steps += (document.get("runs") or {}).get("steps", [])
+    for step in steps:
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert (step.get("with") or {}).get("persist-credentials") is False, path.name
+
+
+# -- the released CLI on runners, never the engine build ----------------------------------------
+
+
+def engine_jobs() -> list[tuple[str, str, dict]]:
+    return [(workflow.name, name, job) for workflow in WORKFLOWS for name, job in jobs(workflow).items()
+            if any(ENGINE_COMMANDS.search(s) for s in scripts(job))]
+
+
+def test_every_job_that_runs_the_engine_installs_the_released_cli_and_never_builds_it():
+    found = engine_jobs()
+    assert {w for w, _, _ in found} >= {"preview.yml", "deploy.yml", "rollback.yml", "drift.yml", "pr-environment.yml"}
+    for workflow, name, job in found:
+        uses = [step.get("uses", "") for step in job.get("steps", [])]
+        assert "./.github/actions/pulumi" in uses, f"{workflow}:{name} runs the engine without the released CLI"
+        assert uses.index("./.github/actions/pulumi") > uses.index("./.github/actions/setup")
+
+
+def test_every_job_that_previews_or_changes_production_has_cosign_for_admission():
+    # `platform preview`/`up`/`rollback` of a production stack verify its images' signatures
+    # before the engine runs, and refuse when cosign is missing: such a job installs it. A job
+    # whose environment is an expression (the rollback workflow's input) may be production.
+    def may_be_production(job: dict) -> bool:
+        environment = str(job.get("environment", ""))
+        return environment.startswith("production") or "${{" in environment
+
+    found = {(w, n): job for w, n, job in engine_jobs() if may_be_production(job)
+             and any(re.search(r"platform (preview|up|rollback|scale) ", s) for s in scripts(job))}
+    assert set(found) >= {("deploy.yml", "production-preview"), ("deploy.yml", "production-environment"),
+                          ("deploy.yml", "production-components"), ("rollback.yml", "rollback")}
+    for (workflow, name), job in found.items():
+        uses = [step.get("uses", "") for step in job.get("steps", [])]
+        assert "./.github/actions/image-tools" in uses, f"{workflow}:{name} cannot verify production's signatures"
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
+def test_only_the_e2e_job_builds_the_engine(workflow):
+    for name, job in jobs(workflow).items():
+        builds = (any(step.get("uses") == "./.github/actions/engine" for step in job.get("steps", []))
+                  or any(re.search(r"\bmake\b.*\bengine\b|tools/engine/build\.py", s) for s in scripts(job)))
+        assert not builds or (workflow.name, name) == ("test.yml", "e2e"), f"{workflow.name}:{name} builds the engine"
+
+
+def test_the_released_cli_and_plugins_come_from_the_pins_the_engine_build_is_held_to():
+    action = yaml.safe_load((REPO_ROOT / ".github" / "actions" / "pulumi" / "action.yml").read_text())
+    steps = action["runs"]["steps"]
+    assert steps[0]["run"] == 'python3 tools/engine/versions.py --released --github-output "$GITHUB_OUTPUT"'
+    cli = next(s for s in steps if s.get("uses", "").startswith("pulumi/actions@"))
+    assert cli["with"] == {"pulumi-version": "${{ steps.pins.outputs.pulumi }}"}
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
+    from tools.engine.versions import PLUGIN_PACKAGES
+    for plugin in PLUGIN_PACKAGES:
+        assert f"steps.pins.outputs.plugin-{plugin}" in cache["with"]["key"]  # cached by version
+    install = next(s for s in steps if "pulumi plugin install" in s.get("run", ""))
+    assert install["env"]["PLUGINS"] == "${{ steps.pins.outputs.plugins }}"
+
+
+# -- a rollback that sticks ----------------------------------------------------------------------
+
+
+def test_a_rollback_opens_a_pull_request_with_the_stack_file_it_left():
+    rollback = jobs(REPO_ROOT / ".github" / "workflows" / "rollback.yml")
+    assert (rollback["rollback"].get("permissions") or {}).get("contents", "read") == "read"
+    upload = rollback["rollback"]["steps"][-1]
+    assert upload["uses"].startswith("actions/upload-artifact@") and upload["with"]["name"] == "rolled-back-stack-file"
+    record = rollback["record"]
+    assert record["needs"] == "rollback" and "!inputs.dry-run" in record["if"]
+    assert record["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert not job_secrets(record) and "environment" not in record  # no cloud identity beside the write token
+    script = scripts(record)[0]
+    assert 'gh api -X PUT "repos/$GITHUB_REPOSITORY/contents/$file"' in script and "gh pr create" in script
+
+
+# -- zizmor ----------------------------------------------------------------------------------------
+
+ZIZMOR = VENV_BIN / "zizmor"
+SUPPRESSION = re.compile(r"zizmor: ignore\[[\w,-]+\](.*)")
+
+
+def test_zizmor_finds_nothing_at_medium_or_above():
+    result = subprocess.run([str(ZIZMOR), "--offline", "--min-severity", "medium", "--format", "json",
+                             str(REPO_ROOT / ".github")], capture_output=True, text=True, timeout=300)
+    findings = json.loads(result.stdout or "[]")
+    assert findings == [] and result.returncode == 0, "\n".join(
+        f"{f['ident']} ({f['determinations']['severity']}): {f['locations'][0]['symbolic']['key']}"
+        for f in findings) or result.stderr
+
+
+def test_zizmor_really_audits(tmp_path):
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("on: pull_request_target\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+                   "    steps:\n      - uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262 # v4.4.0\n")
+    result = subprocess.run([str(ZIZMOR), "--offline", "--min-severity", "medium", "--format", "json", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300)
+    assert {f["ident"] for f in json.loads(result.stdout)} >= {"dangerous-triggers", "artipacked"}
+
+
+def test_every_zizmor_suppression_says_why_beside_it():
+    for path in [*WORKFLOWS, *ACTIONS, REPO_ROOT / ".github" / "dependabot.yml"]:
+        for line in path.read_text().splitlines():
+            match = SUPPRESSION.search(line)
+            if match:
+                assert re.match(r"\s*--\s+\S+(\s+\S+){4,}", match[1]), f"{path.name}: {line.strip()}"
 
 
 @pytest.mark.parametrize("workflow", [*WORKFLOWS, *ACTIONS], ids=lambda p: p.parent.name + "/" + p.stem)

@@ -21,8 +21,11 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = REPO_ROOT / "tools" / "engine" / "bin"
-# Where a run keeps its cluster and figures; E2E_BUILD_DIR lets two runs share a machine.
-E2E_BUILD = Path(os.environ.get("E2E_BUILD_DIR") or REPO_ROOT / "build" / "e2e").resolve()
+# Where a run keeps its clusters and its report; E2E_BUILD_DIR lets two runs share a machine.
+E2E_RUN = Path(os.environ.get("E2E_BUILD_DIR") or REPO_ROOT / "build" / "e2e").resolve()
+# Each process of the run (pytest-xdist's workers gw0, gw1, ...) has a build folder of its own.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+E2E_BUILD = E2E_RUN / WORKER if WORKER else E2E_RUN
 
 
 class PulumiFailed(AssertionError):
@@ -37,6 +40,28 @@ class PlatformFailed(AssertionError):
         self.result = result
         super().__init__(f"`platform {' '.join(args)}` exited {result.returncode}:\n"
                          f"{(result.stdout + result.stderr)[-6000:]}")
+
+
+def stack_config(stack: str, root: Path = REPO_ROOT) -> dict:
+    """The `config:` block of a stack file, as written (secrets still encrypted)."""
+    return (yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
+
+
+def namespace_of(stack: str, root: Path = REPO_ROOT) -> str:
+    """The namespace a stack deploys into: its environment stack's."""
+    return stack_config(stack.split(".")[-1], root)["platform:namespace"]
+
+
+def _stacks_of(kind: str) -> list[str]:
+    from infra.stack_files import discover_stacks
+    return [s for s in discover_stacks(REPO_ROOT) if (
+        "." not in s if kind == "environment" else stack_config(s).get("platform:kind") == kind)]
+
+
+# The repository's Kubernetes stacks, environments first: what the suite deploys.
+ENVIRONMENTS = sorted(_stacks_of("environment"), key=lambda s: s != "staging")
+SERVICES = _stacks_of("go-service")
+KUBERNETES_STACKS = ENVIRONMENTS + SERVICES
 
 
 def tracked_files(root: Path) -> list[str]:
@@ -84,9 +109,39 @@ class Workspace:
             shutil.copy2(REPO_ROOT / name, target)
         (root / ".venv").symlink_to(REPO_ROOT / ".venv")
         ws = cls(root=root, home=base / "pulumi-home", backend=base / "state", kubeconfig=kubeconfig)
+        ws.trust_signer(None)
         ws.home.mkdir()
         ws.backend.mkdir()
         return ws
+
+    def trust_signer(self, signer: dict | None, environments: tuple[str, ...] = ("staging", "production"),
+                     registries: list[str] | None = None) -> None:
+        """Who the copy's environments trust to sign images (`platform:images.signer`), and
+        optionally from where they admit them. A workspace starts with no signer: the example
+        stacks' images (registry.example.com) were never pushed anywhere the local cluster can
+        reach, so no signature of them can be checked here; tests/e2e/test_admission.py holds
+        production to a key of its own and a loopback registry."""
+        from infra.stack_files import StackFileEditor
+        for env in environments:
+            editor = StackFileEditor(self.root / f"Pulumi.{env}.yaml")
+            images = dict(editor.plain().get("platform:images") or {})
+            images.pop("signer", None)
+            if signer is not None:
+                images["signer"] = signer
+            if registries is not None:
+                images["registries"] = registries
+            if images:
+                editor.set("platform:images", [], images)
+                editor.write()
+
+    def use_namespace(self, environment: str, namespace: str) -> None:
+        """The environment stack of this copy deploys into `namespace` instead: a module that
+        shares its process's cluster with others keeps to namespaces of its own."""
+        stack_file = self.root / f"Pulumi.{environment}.yaml"
+        current = stack_config(environment, self.root)["platform:namespace"]
+        stack_file.write_text(stack_file.read_text().replace(
+            f"platform:namespace: {current}\n", f"platform:namespace: {namespace}\n"))
+        assert stack_config(environment, self.root)["platform:namespace"] == namespace
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -102,7 +157,8 @@ class Workspace:
             "PULUMI_SKIP_CONFIRMATIONS": "true",
             "NO_COLOR": "1",
         })
-        for var in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE_FILE", "VIRTUAL_ENV"):
+        # PYTHONPATH too: pytest-xdist puts the repository on it, and the workspace runs its own copy.
+        for var in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE_FILE", "VIRTUAL_ENV", "PYTHONPATH"):
             env.pop(var, None)
         env.update(self.extra_env)
         return env
@@ -177,12 +233,12 @@ class Workspace:
         deployment.unlink()
 
     def render(self, stack: str, out: Path) -> Path:
-        """The offline render of `stack` (python -m infra.render) in this workspace."""
+        """The offline render of `stack` (python -m offline.render) in this workspace."""
         result = subprocess.run(
-            [sys.executable, "-m", "infra.render", stack, "--out", str(out)],
+            [sys.executable, "-m", "offline.render", stack, "--out", str(out)],
             cwd=self.root, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(self.root)},
         )
-        assert result.returncode == 0, f"infra.render {stack} failed:\n{result.stdout}{result.stderr}"
+        assert result.returncode == 0, f"offline.render {stack} failed:\n{result.stdout}{result.stderr}"
         return out / stack
 
 

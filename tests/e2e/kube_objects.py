@@ -11,7 +11,7 @@ from typing import Any
 
 from tools.cluster.kube import ApiError, Kube, path_for
 
-# Values the render cannot know (see infra/render.py).
+# Values the render cannot know (see offline/render.py).
 PLACEHOLDERS = {"[secret]", "[unknown]"}
 
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
@@ -98,6 +98,11 @@ def deployment_rolled_out(kube: Kube, namespace: str, name: str, replicas: int |
             and status.get("readyReplicas") == want
             and status.get("availableReplicas") == want)
     return dep if done else None
+
+
+def hpa_min(kube: Kube, namespace: str, name: str) -> int:
+    """The autoscaler's minimum replica count of a service, as the cluster holds it."""
+    return kube.get(path_for("autoscaling/v2", "HorizontalPodAutoscaler", name, namespace))["spec"]["minReplicas"]
 
 
 def ready_pods(kube: Kube, namespace: str, selector: dict[str, str]) -> list[dict]:

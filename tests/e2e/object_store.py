@@ -4,7 +4,6 @@ state backend a team uses, for the e2e suite."""
 from __future__ import annotations
 
 import secrets
-import socket
 import subprocess
 import time
 import urllib.error
@@ -12,16 +11,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.cluster.cluster import free_port
+
 from tests.e2e.harness import BIN_DIR
 
 BUCKET = "platform-state"
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -40,8 +35,12 @@ class ObjectStore:
     def backend_url(self) -> str:
         """The URL `pulumi login` takes for this store: the CLI's object-store backend wants a
         custom endpoint, path-style addressing (no bucket subdomains on loopback) and a region."""
-        return (f"s3://{BUCKET}?endpoint={self.endpoint}&s3ForcePathStyle=true"
-                f"&region={REGION}")
+        return self.bucket_url(BUCKET)
+
+    def bucket_url(self, bucket: str) -> str:
+        """The backend URL of another bucket of the store (made if new): a backend of its own."""
+        (self.directory / "root" / bucket).mkdir(parents=True, exist_ok=True)
+        return f"s3://{bucket}?endpoint={self.endpoint}&s3ForcePathStyle=true&region={REGION}"
 
     def credentials(self) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
@@ -50,7 +49,7 @@ class ObjectStore:
     def start(self, timeout: float = 30) -> "ObjectStore":
         root = self.directory / "root"
         (root / BUCKET).mkdir(parents=True, exist_ok=True)  # each folder of the root is a bucket
-        self.port = _free_port()
+        self.port = free_port()  # from this process's range, like its cluster's
         log = open(self.directory / "versitygw.log", "wb")
         self.process = subprocess.Popen(
             [str(BIN_DIR / "versitygw"), "--port", f"127.0.0.1:{self.port}", "posix", str(root)],

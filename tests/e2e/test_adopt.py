@@ -15,11 +15,12 @@ from pathlib import Path
 
 import yaml
 
-from tests.e2e.harness import Workspace, rendered_objects
-from tests.e2e.kube_objects import RolloutWatch, ready_pods, wait_for
-from tests.e2e.conftest import FIGURES
 from tools.cluster import Cluster
 from tools.cluster.kube import path_for
+
+from tests.e2e.conftest import FIGURES
+from tests.e2e.harness import Workspace, rendered_objects
+from tests.e2e.kube_objects import RolloutWatch, deployment_rolled_out, ready_pods, wait_for
 
 NAMESPACE = "adopt-staging"
 GATEWAY = "api-gateway.staging"
@@ -131,7 +132,9 @@ def test_a_gateway_deployed_by_hand_is_adopted_without_replacing_anything_or_res
     # The update: in place, every pod kept, never fewer than two available.
     with RolloutWatch(kube, NAMESPACE, "api-gateway") as watch:
         ws.platform("up", GATEWAY, "--yes")
-        time.sleep(2)
+        # Watched until the Deployment has settled on what the update applied.
+        wait_for("the adopted Deployment to settle",
+                 lambda: deployment_rolled_out(kube, NAMESPACE, "api-gateway"))
     assert watch.samples and min(available for _, _, available in watch.samples) >= 2, watch.samples
     assert sorted(p["metadata"]["uid"] for p in ready_pods(kube, NAMESPACE, SELECTOR)) == uids
     deployment = kube.get(path_for("apps/v1", "Deployment", "api-gateway", NAMESPACE))["metadata"]

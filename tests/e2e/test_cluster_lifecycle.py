@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import E2E_BUILD, REPO_ROOT
 from tools.cluster import Cluster, ClusterError
 from tools.cluster.cluster import pid_alive
+
+from tests.e2e.harness import E2E_BUILD, REPO_ROOT
 
 BUILD = E2E_BUILD
 

@@ -56,7 +56,7 @@ def test_the_quick_start_and_the_runbooks_run_as_written(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PULUMI_", "KUBECONFIG", "AWS_", "VIRTUAL_ENV"))}
+           if not k.startswith(("PULUMI_", "KUBECONFIG", "AWS_", "VIRTUAL_ENV", "PYTHONPATH"))}
     env.update({"HOME": str(home), "PULUMI_SKIP_UPDATE_CHECK": "true", "NO_COLOR": "1"})
     try:
         result = subprocess.run(["bash", "-c", script()], cwd=ws.root, env=env, capture_output=True,

@@ -1,42 +1,47 @@
 """The operator's path, for real: every Kubernetes stack through the Pulumi CLI against the
 local cluster, with a local file backend and a passphrase secrets provider.
 
-The tests run in file order and build on each other, like an operator's session: init,
-up (environments, then services), read back, compare with the render, preview, roll out,
-scale, roll back, drift, Pod Security, secrets in state, destroy.
+The module's fixture deploys every Kubernetes stack once (init from the stack files, up:
+environments, then services, rolled out); each test starts from that deployment and leaves it
+as it found it (a change is undone before the test ends), so any test runs alone or in any
+order: read back, compare with the render, preview, roll out, scale, roll back, drift, Pod
+Security, secrets in state. Destroying runs on a deployment of its own.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import stacks_of_kind
-from tests.e2e.harness import E2E_BUILD, REPO_ROOT, Workspace, rendered_objects
-from tests.e2e.kube_objects import (RolloutWatch, deployment_rolled_out, differences, object_path,
-                                    ready_pods, resource_versions, wait_for)
 from tools.cluster import Cluster
 from tools.cluster.kube import ApiError, Kube, path_for
 
-ENVIRONMENTS = ["staging", "production"]
+from tests.e2e.conftest import FIGURES, deploy_stacks, rolled_out
+from tests.e2e.harness import (
+    ENVIRONMENTS,
+    KUBERNETES_STACKS,
+    SERVICES,
+    Workspace,
+    namespace_of,
+    rendered_objects,
+    stack_config,
+)
+from tests.e2e.kube_objects import (
+    RolloutWatch,
+    differences,
+    hpa_min,
+    object_path,
+    ready_pods,
+    resource_versions,
+)
 
-
-def stack_config(stack: str) -> dict:
-    return (yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
-
-
-SERVICES = stacks_of_kind("go-service")
-KUBERNETES_STACKS = ENVIRONMENTS + SERVICES
 SERVICE = "api-gateway.staging"  # the stack the single-stack steps change
 NEW_IMAGE = "registry.example.com/platform/api-gateway@sha256:" + "5e" * 32
-
-
-def namespace_of(stack: str) -> str:
-    return stack_config(stack.split(".")[-1])["platform:namespace"]
 
 
 def component_of(stack: str) -> str:
@@ -52,7 +57,6 @@ class Session:
         self.out = out
         self.up_seconds: dict[str, float] = {}
         self.render_seconds: dict[str, float] = {}
-        self.broken: str | None = None  # the first step every later one builds on that failed
 
     def render(self, stack: str) -> list[dict]:
         started = time.monotonic()
@@ -70,72 +74,72 @@ class Session:
         return self.ws.pulumi("preview", "--expect-no-changes", "-s", stack, *extra, check=False)
 
     def deployment(self, stack: str) -> dict:
-        return self.kube.get(path_for("apps/v1", "Deployment", component_of(stack), namespace_of(stack)))
+        return self.kube.get(path_for("apps/v1", "Deployment", component_of(stack),
+                                      namespace_of(stack, self.ws.root)))
+
+    def image(self, stack: str) -> str:
+        return self.deployment(stack)["spec"]["template"]["spec"]["containers"][0]["image"]
 
     def hpa_min(self, stack: str) -> int:
-        hpa = self.kube.get(path_for("autoscaling/v2", "HorizontalPodAutoscaler", component_of(stack),
-                                     namespace_of(stack)))
-        return hpa["spec"]["minReplicas"]
+        return hpa_min(self.kube, namespace_of(stack, self.ws.root), component_of(stack))
 
     def rolled_out(self, stack: str) -> dict:
-        """The Deployment once rolled out at no fewer replicas than its autoscaler's minimum
-        (scaling down waits for the autoscaler's stabilisation window, minutes)."""
-        def done():
-            dep = deployment_rolled_out(self.kube, namespace_of(stack), component_of(stack))
-            return dep if dep and dep["spec"]["replicas"] >= self.hpa_min(stack) else None
-        return wait_for(f"{stack} to roll out", done, timeout=120)
+        return rolled_out(self.kube, stack, self.ws.root)
+
+    def set(self, stack: str, key: str, value: str) -> None:
+        self.ws.pulumi("config", "set", "--path", "-s", stack, key, value)
+
+    @contextmanager
+    def changed(self, stack: str, key: str, value: str):
+        """`key` set to `value` and applied for the block; then set back and applied again, so
+        the next test finds the deployment as the fixture made it."""
+        before = self.ws.pulumi("config", "get", "--path", "-s", stack, key).stdout.strip()
+        self.set(stack, key, value)
+        try:
+            yield self.up(stack)
+        finally:
+            self.set(stack, key, before)
+            self.up(stack)
+            if component_of(stack) != stack:
+                self.rolled_out(stack)
 
 
 @pytest.fixture(scope="module")
 def session(workspace: Workspace, cluster: Cluster, tmp_path_factory) -> Session:
     s = Session(workspace, cluster, tmp_path_factory.mktemp("e2e-out"))
     yield s
-    timings = {"up_seconds": s.up_seconds, "render_seconds": s.render_seconds}
-    E2E_BUILD.mkdir(parents=True, exist_ok=True)
-    (E2E_BUILD / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    for stack, seconds in s.up_seconds.items():
+        FIGURES[stack] = f"pulumi up {seconds}s, offline.render {s.render_seconds.get(stack)}s"
 
 
-# Steps every later one builds on: once one fails, the rest fail at once, naming it, instead of
-# each timing out against a cluster that never got the stacks.
-FOUNDATION = ("test_stacks_are_initialised_from_the_repository_stack_files",
-              "test_environment_stacks_come_up", "test_service_stacks_come_up_and_roll_out")
+@pytest.fixture(scope="module")
+def deployed(session: Session) -> dict[str, str]:
+    """Every Kubernetes stack initialised from its stack file and up, services rolled out:
+    what each `pulumi up` printed."""
+    return deploy_stacks(session.ws, session.kube, KUBERNETES_STACKS, session.up, init=True)
 
 
-@pytest.fixture(autouse=True)
-def _foundation(request, session: Session):
-    if session.broken:
-        pytest.fail(f"not run: {session.broken} failed, and this step builds on it")
-    yield
-    if request.node.name in FOUNDATION and getattr(request.node, "failed_call", False):  # see conftest
-        session.broken = request.node.name
-
-
-def test_stacks_are_initialised_from_the_repository_stack_files(session: Session):
-    for stack in KUBERNETES_STACKS:
-        session.ws.init_stack(stack)
+def test_stacks_are_initialised_from_the_repository_stack_files(session: Session, deployed):
     listed = json.loads(session.ws.pulumi("stack", "ls", "--json").stdout)
     assert sorted(s["name"] for s in listed) == sorted(KUBERNETES_STACKS)
 
 
-def test_environment_stacks_come_up(session: Session):
+def test_environment_stacks_come_up(session: Session, deployed):
     for env in ENVIRONMENTS:
-        output = session.up(env)
         # The provider on PATH is the plugin version the pinned SDK asks for (else the CLI
         # warns "resource plugin kubernetes is expected to have version ..." and goes on).
-        assert "expected to have version" not in output, output
-        outputs = session.ws.outputs(env)
-        assert outputs["namespace"] == namespace_of(env)
+        assert "expected to have version" not in deployed[env], deployed[env]
+        assert session.ws.outputs(env)["namespace"] == namespace_of(env)
 
 
-def test_service_stacks_come_up_and_roll_out(session: Session):
+def test_service_stacks_come_up_and_roll_out(session: Session, deployed):
     for stack in SERVICES:
-        session.up(stack)
         dep = session.rolled_out(stack)
         selector = dep["spec"]["selector"]["matchLabels"]
         assert len(ready_pods(session.kube, namespace_of(stack), selector)) == session.hpa_min(stack)
 
 
-def test_environment_objects_are_on_the_cluster(session: Session):
+def test_environment_objects_are_on_the_cluster(session: Session, deployed):
     for env in ENVIRONMENTS:
         ns = namespace_of(env)
         labels = session.kube.get(f"/api/v1/namespaces/{ns}")["metadata"]["labels"]
@@ -153,7 +157,7 @@ def test_environment_objects_are_on_the_cluster(session: Session):
         assert session.kube.get(f"/api/v1/namespaces/{ns}/limitranges")["items"]
 
 
-def test_service_objects_are_on_the_cluster(session: Session):
+def test_service_objects_are_on_the_cluster(session: Session, deployed):
     for stack in SERVICES:
         ns, name = namespace_of(stack), component_of(stack)
         for api_version, kind in [("v1", "ServiceAccount"), ("apps/v1", "Deployment"), ("v1", "Service"),
@@ -173,7 +177,7 @@ def monitoring_objects(session: Session, stack: str) -> dict[str, bool]:
             "dashboard": session.kube.exists(path_for("v1", "ConfigMap", f"{name}-dashboard", ns))}
 
 
-def test_each_service_is_exposed_and_monitored_on_the_cluster(session: Session):
+def test_each_service_is_exposed_and_monitored_on_the_cluster(session: Session, deployed):
     for stack in SERVICES:
         ns, name = namespace_of(stack), component_of(stack)
         ingress = session.kube.get(path_for("networking.k8s.io/v1", "Ingress", name, ns))
@@ -188,7 +192,7 @@ def test_each_service_is_exposed_and_monitored_on_the_cluster(session: Session):
 
 
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)
-def test_the_cluster_holds_what_the_offline_render_wrote(session: Session, stack: str):
+def test_the_cluster_holds_what_the_offline_render_wrote(session: Session, deployed, stack: str):
     objects = session.render(stack)
     assert objects, f"the render of {stack} has no Kubernetes object"
     problems = {}
@@ -207,20 +211,19 @@ def test_the_cluster_holds_what_the_offline_render_wrote(session: Session, stack
 
 
 @pytest.mark.parametrize("stack", KUBERNETES_STACKS)
-def test_preview_shows_no_changes_right_after_up(session: Session, stack: str):
+def test_preview_shows_no_changes_right_after_up(session: Session, deployed, stack: str):
     result = session.preview_no_changes(stack)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_an_image_change_rolls_out_without_losing_ready_replicas(session: Session):
+def test_an_image_change_rolls_out_without_losing_ready_replicas(session: Session, deployed):
     ns, name = namespace_of(SERVICE), component_of(SERVICE)
-    session.ws.pulumi("config", "set", "--path", "-s", SERVICE, "platform:image.ref", NEW_IMAGE)
-    with RolloutWatch(session.kube, ns, name) as watch:
-        session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
+    with RolloutWatch(session.kube, ns, name) as watch, \
+            session.changed(SERVICE, "platform:image.ref", NEW_IMAGE):
         dep = session.rolled_out(SERVICE)
-    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == NEW_IMAGE
-    pods = ready_pods(session.kube, ns, dep["spec"]["selector"]["matchLabels"])
-    assert {p["spec"]["containers"][0]["image"] for p in pods} == {NEW_IMAGE}
+        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == NEW_IMAGE
+        pods = ready_pods(session.kube, ns, dep["spec"]["selector"]["matchLabels"])
+        assert {p["spec"]["containers"][0]["image"] for p in pods} == {NEW_IMAGE}
     assert len(watch.samples) > 10
     below = [s for s in watch.samples if s[1] < s[0] or s[2] < s[0]]
     assert not below, f"ready/available replicas fell below the desired count: {below[:5]}"
@@ -236,7 +239,7 @@ def _desired_state(session: Session, stack: str) -> dict[str, dict]:
     return out
 
 
-def test_scaling_one_stack_changes_only_that_stack(session: Session):
+def test_scaling_one_stack_changes_only_that_stack(session: Session, deployed):
     others = [s for s in KUBERNETES_STACKS if s != SERVICE]
     env = SERVICE.split(".")[-1]
     untouched = [s for s in others if s.split(".")[-1] != env]  # the other environment
@@ -244,17 +247,15 @@ def test_scaling_one_stack_changes_only_that_stack(session: Session):
     desired_before = {s: _desired_state(session, s) for s in others}
     wanted = session.hpa_min(SERVICE) + 1
 
-    session.ws.pulumi("config", "set", "--path", "-s", SERVICE, "platform:scaling.min_replicas", str(wanted))
-    session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
-
-    assert session.hpa_min(SERVICE) == wanted
-    assert session.rolled_out(SERVICE)["spec"]["replicas"] == wanted
-    for stack in others:
-        result = session.preview_no_changes(stack)
-        assert result.returncode == 0, f"{stack}:\n{result.stdout}{result.stderr}"
-        assert _desired_state(session, stack) == desired_before[stack], stack
-    for stack in untouched:
-        assert resource_versions(session.kube, session.render(stack)) == before[stack], stack
+    with session.changed(SERVICE, "platform:scaling.min_replicas", str(wanted)):
+        assert session.hpa_min(SERVICE) == wanted
+        assert session.rolled_out(SERVICE)["spec"]["replicas"] == wanted
+        for stack in others:
+            result = session.preview_no_changes(stack)
+            assert result.returncode == 0, f"{stack}:\n{result.stdout}{result.stderr}"
+            assert _desired_state(session, stack) == desired_before[stack], stack
+        for stack in untouched:
+            assert resource_versions(session.kube, session.render(stack)) == before[stack], stack
 
 
 def _updates(session: Session, stack: str) -> list[tuple[dict, Path]]:
@@ -267,21 +268,30 @@ def _recorded_config(record: dict) -> dict:
     return dict(record.get("config") or {})
 
 
-def test_roll_back_by_rolling_forward_to_an_earlier_updates_configuration(session: Session):
+def test_roll_back_by_rolling_forward_to_an_earlier_updates_configuration(session: Session, deployed):
     """Rollback (a): the stack's configuration as recorded for an earlier update, applied with `up`."""
-    first, _ = _updates(session, SERVICE)[0]  # the first `up`: the repository's stack file
     stack_file = session.ws.root / f"Pulumi.{SERVICE}.yaml"
-    document = yaml.safe_load(stack_file.read_text())
-    document["config"] = _recorded_config(first)
-    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    original_text = stack_file.read_text()
+    original = stack_config(SERVICE, session.ws.root)
+    good, _ = _updates(session, SERVICE)[-1]  # the update that applied the stack file as it is
+    session.set(SERVICE, "platform:image.ref", NEW_IMAGE)
+    session.up(SERVICE)
+    assert session.rolled_out(SERVICE)["spec"]["template"]["spec"]["containers"][0]["image"] == NEW_IMAGE
+    try:
+        document = yaml.safe_load(stack_file.read_text())
+        document["config"] = _recorded_config(good)
+        stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
-    session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
+        session.up(SERVICE)
 
-    original = stack_config(SERVICE)
-    dep = session.rolled_out(SERVICE)
-    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == original["platform:image"]["ref"]
-    assert session.hpa_min(SERVICE) == original["platform:scaling"]["min_replicas"]
-    assert session.preview_no_changes(SERVICE).returncode == 0
+        dep = session.rolled_out(SERVICE)
+        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == original["platform:image"]["ref"]
+        assert session.hpa_min(SERVICE) == original["platform:scaling"]["min_replicas"]
+        assert session.preview_no_changes(SERVICE).returncode == 0
+    finally:
+        stack_file.write_text(original_text)
+        session.up(SERVICE)
+        session.rolled_out(SERVICE)
 
 
 def _state_image(deployment: dict) -> str:
@@ -292,15 +302,17 @@ def _state_image(deployment: dict) -> str:
     raise AssertionError("no Deployment in the state")
 
 
-def test_reverting_stack_state_does_not_roll_back_the_cluster(session: Session):
+def test_reverting_stack_state_does_not_roll_back_the_cluster(session: Session, deployed):
     """Rollback (b): importing the state an earlier update wrote rewinds the state only.
 
     The cluster keeps running what the last `up` applied; `refresh` brings the state back
     in line with the cluster, and the next `up` re-applies the configuration without
     touching the workload.
     """
-    image_change = next(state for record, state in _updates(session, SERVICE)
-                        if _recorded_config(record).get("platform:image", {}).get("ref") == NEW_IMAGE)
+    with session.changed(SERVICE, "platform:image.ref", NEW_IMAGE):  # an update to go back to
+        session.rolled_out(SERVICE)
+    image_change = [state for record, state in _updates(session, SERVICE)
+                    if _recorded_config(record).get("platform:image", {}).get("ref") == NEW_IMAGE][-1]
     before = session.deployment(SERVICE)
     live_image = before["spec"]["template"]["spec"]["containers"][0]["image"]
     assert live_image != NEW_IMAGE
@@ -312,7 +324,7 @@ def test_reverting_stack_state_does_not_roll_back_the_cluster(session: Session):
     session.ws.pulumi("refresh", "--yes", "--skip-preview", "-s", SERVICE)
     assert _state_image(session.ws.export(SERVICE)) == live_image
 
-    session.ws.pulumi("up", "--yes", "--skip-preview", "-s", SERVICE)
+    session.up(SERVICE)
     after = session.deployment(SERVICE)
     assert after["spec"]["template"]["spec"]["containers"][0]["image"] == live_image
     assert after["metadata"]["generation"] == before["metadata"]["generation"]  # no rollout happened
@@ -322,7 +334,7 @@ def test_reverting_stack_state_does_not_roll_back_the_cluster(session: Session):
 DRIFT_CHECK = ("--refresh",)  # `pulumi preview --refresh --expect-no-changes`
 
 
-def test_drift_a_deleted_object_is_named_and_recreated_by_up_refresh(session: Session):
+def test_drift_a_deleted_object_is_named_and_recreated_by_up_refresh(session: Session, deployed):
     env = "staging"
     policy = path_for("networking.k8s.io/v1", "NetworkPolicy", "allow-dns-egress", namespace_of(env))
     session.kube.delete(policy)
@@ -336,7 +348,7 @@ def test_drift_a_deleted_object_is_named_and_recreated_by_up_refresh(session: Se
     assert session.preview_no_changes(env, *DRIFT_CHECK).returncode == 0
 
 
-def test_drift_an_edited_field_is_named_and_repaired_by_up_refresh(session: Session):
+def test_drift_an_edited_field_is_named_and_repaired_by_up_refresh(session: Session, deployed):
     env = "staging"
     quota = path_for("v1", "ResourceQuota", "quota", namespace_of(env))
     wanted = session.kube.get(quota)["spec"]["hard"]["pods"]
@@ -354,7 +366,7 @@ def test_drift_an_edited_field_is_named_and_repaired_by_up_refresh(session: Sess
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_pod_security_rejects_a_privileged_pod(session: Session, env: str):
+def test_pod_security_rejects_a_privileged_pod(session: Session, deployed, env: str):
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "privileged-probe"},
            "spec": {"containers": [{"name": "c", "image": "busybox",
                                     "securityContext": {"privileged": True}}]}}
@@ -365,30 +377,31 @@ def test_pod_security_rejects_a_privileged_pod(session: Session, env: str):
 
 
 def test_monitoring_off_in_the_environment_leaves_a_service_without_monitoring_objects(
-        session: Session):
+        session: Session, deployed):
     env, stack = SERVICE.split(".")[-1], SERVICE
 
     def monitoring(enabled: str) -> None:
-        session.ws.pulumi("config", "set", "--path", "-s", env, "platform:monitoring.enabled", enabled)
-        session.ws.pulumi("up", "--yes", "--skip-preview", "-s", env)
-        session.ws.pulumi("up", "--yes", "--skip-preview", "-s", stack)
+        session.set(env, "platform:monitoring.enabled", enabled)
+        session.up(env)
+        session.up(stack)
 
     monitoring("false")
-    assert monitoring_objects(session, stack) == {
-        "ServiceMonitor": False, "PrometheusRule": False, "dashboard": False}
-    policy = session.kube.get(path_for("networking.k8s.io/v1", "NetworkPolicy", component_of(stack),
-                                       namespace_of(stack)))
-    admitted = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-                for rule in policy["spec"]["ingress"] for peer in rule["from"]]
-    assert "monitoring" not in admitted and admitted  # the ingress controller stays
-
-    monitoring("true")
+    try:
+        assert monitoring_objects(session, stack) == {
+            "ServiceMonitor": False, "PrometheusRule": False, "dashboard": False}
+        policy = session.kube.get(path_for("networking.k8s.io/v1", "NetworkPolicy", component_of(stack),
+                                           namespace_of(stack)))
+        admitted = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                    for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+        assert "monitoring" not in admitted and admitted  # the ingress controller stays
+    finally:
+        monitoring("true")
     assert monitoring_objects(session, stack) == {
         "ServiceMonitor": True, "PrometheusRule": True, "dashboard": True}
     assert session.preview_no_changes(stack).returncode == 0
 
 
-def test_state_holds_no_secret_in_plain_text(session: Session):
+def test_state_holds_no_secret_in_plain_text(session: Session, deployed):
     secrets = [v for values in session.ws.secret_values.values() for v in values]
     assert secrets, "no stack of the suite has a secret: nothing to check"
     for stack in KUBERNETES_STACKS:
@@ -399,7 +412,7 @@ def test_state_holds_no_secret_in_plain_text(session: Session):
             assert not any(v.encode() in raw for v in secrets), path
 
 
-def test_destroying_an_environment_under_live_components_is_refused(session: Session):
+def test_destroying_an_environment_under_live_components_is_refused(session: Session, deployed):
     env = "staging"
     component = next(s for s in SERVICES if s.endswith("." + env))
     result = session.ws.pulumi("destroy", "--yes", "--skip-preview", "-s", env, check=False)
@@ -416,13 +429,27 @@ def test_destroying_an_environment_under_live_components_is_refused(session: Ses
     assert session.preview_no_changes(env).returncode == 0
 
 
-def test_destroy_components_then_environments_leaves_nothing_of_ours(session: Session):
+@pytest.fixture
+def own_deployment(cluster: Cluster, tmp_path) -> Session:
+    """Every Kubernetes stack deployed from a workspace of its own, into namespaces of its own
+    (the module's deployment stays for the other tests)."""
+    ws = Workspace.create(tmp_path, cluster.kubeconfig)
+    for env in ENVIRONMENTS:
+        ws.use_namespace(env, f"teardown-{env}")
+    own = Session(ws, cluster, tmp_path / "out")
+    deploy_stacks(ws, own.kube, KUBERNETES_STACKS, own.up, init=True)
+    return own
+
+
+def test_destroy_components_then_environments_leaves_nothing_of_ours(own_deployment: Session):
+    session, namespaces = own_deployment, {namespace_of(e, own_deployment.ws.root) for e in ENVIRONMENTS}
+    assert all(session.kube.exists(f"/api/v1/namespaces/{ns}") for ns in namespaces)
     for stack in SERVICES + ENVIRONMENTS:
         if stack in ENVIRONMENTS:  # the deliberate step an environment teardown takes
             session.ws.pulumi("state", "unprotect", "--all", "--yes", "-s", stack)
         session.ws.pulumi("destroy", "--yes", "--skip-preview", "-s", stack)
-    for env in ENVIRONMENTS:
-        assert not session.kube.exists(f"/api/v1/namespaces/{namespace_of(env)}")
+    for namespace in namespaces:
+        assert not session.kube.exists(f"/api/v1/namespaces/{namespace}")
     leftovers = [p["metadata"]["name"] for p in session.kube.get("/api/v1/pods")["items"]
-                 if p["metadata"]["namespace"] in {namespace_of(e) for e in ENVIRONMENTS}]
+                 if p["metadata"]["namespace"] in namespaces]
     assert leftovers == []

@@ -16,9 +16,10 @@ import json
 
 import pytest
 
-from tests.e2e.harness import Workspace
 from tools.cluster import Cluster
 from tools.cluster.kube import path_for
+
+from tests.e2e.harness import Workspace
 
 ENVIRONMENT, STACK = "staging", "api-gateway.staging"
 NAMESPACE = "policy-e2e"

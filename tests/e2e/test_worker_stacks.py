@@ -10,26 +10,31 @@ message, no traceback, and leaves nothing of ours in the state.
 
 from __future__ import annotations
 
+import secrets
 import shutil
+from pathlib import Path
 
 import pytest
 
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
+from tools.cluster import Cluster
+
 from tests.e2e.harness import Workspace
 from tests.e2e.test_operator_errors import message, refused, set_config
-from tools.cluster import Cluster
 
 STACK = "ai-worker.staging"
 
 
-@pytest.fixture(scope="module")
-def ws(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A workspace of its own, with the built Worker bundle (not tracked) and an empty backend."""
-    workspace = Workspace.create(tmp_path_factory.mktemp("workers"), cluster.kubeconfig)
+@pytest.fixture
+def ws(cluster: Cluster, tmp_path: Path) -> Workspace:
+    """A workspace of its own per test, with the built Worker bundle (not tracked), an empty
+    backend, and its environment in a namespace of its own on the process's cluster."""
+    workspace = Workspace.create(tmp_path, cluster.kubeconfig)
     bundle = "workers/ai-worker/dist/worker.js"
     assert (PROJECT_ROOT / bundle).is_file(), "build the Worker first: make worker"
     (workspace.root / bundle).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT_ROOT / bundle, workspace.root / bundle)
+    workspace.use_namespace("staging", f"workers-{secrets.token_hex(3)}")
     workspace.init_stack(STACK)
     return workspace
 
@@ -48,6 +53,7 @@ def test_a_worker_stack_whose_environment_was_never_deployed_names_what_to_run(w
 
 
 def test_a_route_outside_the_environments_zone_is_refused_after_reading_it(ws: Workspace):
+    ws.init_stack("staging")
     ws.pulumi("up", "--yes", "--skip-preview", "-s", "staging")
     set_config(ws, STACK, "platform:routes[0]", "ai.example.org/*")
     for output in refused(ws, STACK):

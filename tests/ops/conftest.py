@@ -9,15 +9,17 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
 from ops.cli import main
+
 from tests.e2e.harness import REPO_ROOT, tracked_files
 
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "CI test", "GIT_AUTHOR_EMAIL": "ci@example.com",
@@ -98,7 +100,10 @@ def repo(project_template: Path, tmp_path: Path) -> ProjectRepo:
 
 class GitHubStandIn(ThreadingHTTPServer):
     """The slice of GitHub's REST API that `platform` calls, on loopback, holding its state
-    in memory: pull request comments and issues of one repository."""
+    in memory: pull request comments and issues of one repository. Like GitHub it pages lists
+    with Link headers and gives each object its API `url`; `answers` are canned answers
+    (status, headers, body) given, in order, before any request is served, such as a rate
+    limit; `seen` records each request with the time it arrived."""
 
     token = "test-token"
     repository = "example/platform"
@@ -109,12 +114,18 @@ class GitHubStandIn(ThreadingHTTPServer):
         self.issues: list[dict] = []
         self.pulls: dict[int, dict] = {}
         self.requests: list[tuple[str, str]] = []
+        self.seen: list[tuple[float, str, str, int]] = []  # (time, method, path, status)
+        self.answers: list[tuple[int, dict[str, str], object]] = []
         self.next_id = 1000
         self.fail_with: Optional[int] = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
+    def repo_url(self) -> str:
+        return f"{self.url}/repos/{self.repository}"
 
     def environment(self) -> dict[str, str]:
         return {"GITHUB_TOKEN": self.token, "GITHUB_REPOSITORY": self.repository, "GITHUB_API_URL": self.url}
@@ -123,6 +134,12 @@ class GitHubStandIn(ThreadingHTTPServer):
         self.next_id += 1
         return self.next_id
 
+    def comment_view(self, comment: dict) -> dict:
+        return {**comment, "url": f"{self.repo_url}/issues/comments/{comment['id']}"}
+
+    def issue_view(self, issue: dict) -> dict:
+        return {**issue, "url": f"{self.repo_url}/issues/{issue['number']}"}
+
 
 class _GitHubHandler(BaseHTTPRequestHandler):
     server: GitHubStandIn
@@ -130,58 +147,78 @@ class _GitHubHandler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         pass
 
-    def _send(self, status: int, payload) -> None:
+    def _send(self, status: int, payload, headers: Optional[dict[str, str]] = None) -> None:
+        # Recorded before the answer leaves: the client may act on it before this thread runs on.
+        self.server.seen.append((time.monotonic(), self.command, self.path, status))
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _page(self, items: list, query: dict) -> None:
+        """One page of a list, with GitHub's Link header to the next one."""
+        page, per_page = int(query.get("page", ["1"])[0]), int(query.get("per_page", ["30"])[0])
+        headers = {}
+        if page * per_page < len(items):
+            following = {**{k: v[0] for k, v in query.items()}, "page": str(page + 1),
+                         "per_page": str(per_page)}
+            next_url = f"{self.server.url}{urlparse(self.path).path}?{urlencode(following)}"
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        self._send(200, items[(page - 1) * per_page:page * per_page], headers)
 
     def _route(self, method: str) -> None:
         server = self.server
         url = urlparse(self.path)
         server.requests.append((method, self.path))
-        if self.headers.get("Authorization") != f"Bearer {server.token}":
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        # GitHub takes the token under either scheme (PyGithub sends `token`).
+        if self.headers.get("Authorization") not in (f"Bearer {server.token}", f"token {server.token}"):
             return self._send(401, {"message": "Bad credentials"})
+        if server.answers:
+            status, headers, payload = server.answers.pop(0)
+            return self._send(status, payload, headers)
         if server.fail_with:
             return self._send(server.fail_with, {"message": "Resource not accessible by integration"})
         prefix = f"/repos/{server.repository}"
         if not url.path.startswith(prefix):
             return self._send(404, {"message": "Not Found"})
         path, query = url.path[len(prefix):], parse_qs(url.query)
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
-        page, per_page = int(query.get("page", ["1"])[0]), int(query.get("per_page", ["30"])[0])
         parts = path.strip("/").split("/")
         if parts[0] == "issues" and len(parts) == 3 and parts[2] == "comments":
             comments = server.comments.setdefault(int(parts[1]), [])
             if method == "GET":
-                return self._send(200, comments[(page - 1) * per_page:page * per_page])
+                return self._page([server.comment_view(c) for c in comments], query)
             comment = {"id": server.new_id(), "body": body["body"],
                        "html_url": f"https://github.test/pull/{parts[1]}#c{server.next_id}"}
             comments.append(comment)
-            return self._send(201, comment)
+            return self._send(201, server.comment_view(comment))
         if parts[:2] == ["issues", "comments"] and method == "PATCH":
             for comment in (c for cs in server.comments.values() for c in cs):
                 if comment["id"] == int(parts[2]):
                     comment["body"] = body["body"]
-                    return self._send(200, comment)
+                    return self._send(200, server.comment_view(comment))
             return self._send(404, {"message": "Not Found"})
         if parts == ["issues"] and method == "GET":
             label = query.get("labels", [""])[0]
-            found = [i for i in server.issues if i["state"] == "open" and label in i["labels"]]
-            return self._send(200, found[(page - 1) * per_page:page * per_page])
+            found = [server.issue_view(i) for i in server.issues
+                     if i["state"] == "open" and label in i["labels"]]
+            return self._page(found, query)
         if parts == ["issues"] and method == "POST":
             issue = {"number": server.new_id(), "title": body["title"], "body": body["body"],
                      "labels": body.get("labels", []), "state": "open",
                      "html_url": f"https://github.test/issues/{server.next_id}"}
             server.issues.append(issue)
-            return self._send(201, issue)
-        if parts[0] == "issues" and len(parts) == 2 and method == "PATCH":
+            return self._send(201, server.issue_view(issue))
+        if parts[0] == "issues" and len(parts) == 2:
             for issue in server.issues:
                 if issue["number"] == int(parts[1]):
-                    issue.update({k: v for k, v in body.items() if k in ("title", "body", "state")})
-                    return self._send(200, issue)
+                    if method == "PATCH":
+                        issue.update({k: v for k, v in body.items() if k in ("title", "body", "state")})
+                    return self._send(200, server.issue_view(issue))
         if parts[0] == "pulls" and len(parts) == 2 and method == "GET" and int(parts[1]) in server.pulls:
             return self._send(200, server.pulls[int(parts[1])])
         return self._send(404, {"message": "Not Found"})

@@ -10,9 +10,10 @@ import shutil
 
 import pytest
 
-from ops.affected import repo_path_keys
 from infra.config.go_service import GoServiceConfig
 from infra.config.worker import WorkerConfig
+from ops.planning.impact import repo_path_keys
+
 from tests.ops.conftest import ProjectRepo
 
 ENV_STACKS = ["staging", "production"]
@@ -193,6 +194,22 @@ def test_the_api_contract_touches_the_stacks_of_both_workloads(repo):
     assert {w["folder"] for w in result["workloads"]} == {"apps/api-gateway", "workers/ai-worker"}
 
 
+def test_a_policy_rule_change_touches_every_stack_the_pack_judges_and_says_why(repo):
+    # Every preview and update runs the whole pack: a new rule meets each stack in this change.
+    result = change(repo, {"policy/kubernetes_rules.py": appended(repo, "policy/kubernetes_rules.py", "\n# tuned\n")})
+    assert names(result) == EVERY_STACK
+    assert all(s["reasons"] == ["policy/kubernetes_rules.py: the policy pack every preview and update of "
+                                "every stack runs"] for s in result["stacks"])
+    assert result["unaffecting"] == []
+
+
+def test_a_policy_folder_without_its_pack_touches_no_stack(repo):
+    (repo.root / "policy/PulumiPolicy.yaml").unlink()  # on main: no pack, before and after
+    repo.commit()
+    result = change(repo, {"policy/notes.md": "# notes\n"})
+    assert names(result) == [] and result["unaffecting"] == ["policy/notes.md"]
+
+
 def test_a_file_the_program_reads_by_path_touches_the_kinds_that_read_it(repo):
     # infra/environment_stack.py reads PROJECT_ROOT / "tools" / "kubernetes-version"
     result = change(repo, {"tools/kubernetes-version": "1.36\n"})
@@ -216,6 +233,7 @@ def test_the_matrices_put_environments_first_and_promote_components_after_their_
         ("ai-worker.staging", ""), ("api-gateway.staging", "")]
     assert [(e["stack"], e["after"]) for e in matrix["production-components"]] == [
         ("ai-worker.production", "ai-worker.staging"), ("api-gateway.production", "api-gateway.staging")]
+    assert matrix["production-stacks"] == ["production", "ai-worker.production", "api-gateway.production"]
     assert matrix["any"] is True
 
 
@@ -224,6 +242,7 @@ def test_a_production_only_change_waits_for_no_staging_stack(repo):
     matrix = change(repo, {path: appended(repo, path, "# tuned\n")})["matrix"]
     assert matrix["staging-components"] == [] and matrix["staging-environment"] == []
     assert [(e["stack"], e["after"]) for e in matrix["production-components"]] == [("api-gateway.production", "")]
+    assert matrix["production-stacks"] == ["api-gateway.production"] and matrix["staging-stacks"] == []
 
 
 def test_github_output_holds_one_line_per_matrix(repo, tmp_path):

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ops.drift_issue import drift_stack
-from ops.report import FieldChange, Report, Step
+from ops.engine.report import FieldChange, Report, Step
+from ops.reporting.issues import drift_stack
+
 from tests.ops.conftest import ProjectRepo
 
 SECRET_TOKEN = "tok_live_5f2b7c9e"

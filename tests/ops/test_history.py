@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+from infra.stack_files import StackFileEditor
+from ops.engine.updates import SECRET, number, restored_config, rollback_target, settings_of
 from ops.errors import OpsError
-from ops.history import SECRET, number, restored_config, rollback_target, settings_of
-from ops.stack_file import StackFile
 
 RECORDS = Path(__file__).parent / "records"
 STACK = "api-gateway.production"
@@ -49,7 +49,7 @@ def test_a_self_managed_backends_updates_are_numbered_oldest_first(updates):
 
 
 def test_the_settings_that_matter_are_read_from_each_updates_config(updates):
-    original = StackFile(RECORDED_STACK_FILE).plain()
+    original = StackFileEditor(RECORDED_STACK_FILE).plain()
     first_up, scale, image = updates[5], updates[6], updates[7]
     assert settings_of("go-service", first_up) == {
         "image": original["platform:image"]["ref"], "min_replicas": 3, "max_replicas": 10}
@@ -75,7 +75,7 @@ def test_a_rollback_goes_only_to_an_update_that_exists_and_succeeded(updates):
 
 
 def test_rolling_forward_restores_the_recorded_plain_config_and_keeps_todays_secrets(updates):
-    stack_file = StackFile(RECORDED_STACK_FILE)
+    stack_file = StackFileEditor(RECORDED_STACK_FILE)
     current = stack_file.plain()
     current["platform:image"] = {"ref": NEW_IMAGE}
     current["platform:scaling"] = {**current["platform:scaling"], "min_replicas": 4, "max_replicas": 8}
@@ -95,7 +95,7 @@ def test_rolling_forward_restores_the_recorded_plain_config_and_keeps_todays_sec
 
 
 def test_a_secret_the_stack_no_longer_sets_is_named_not_invented(updates):
-    current = StackFile(RECORDED_STACK_FILE).plain()
+    current = StackFileEditor(RECORDED_STACK_FILE).plain()
     del current["platform:secret_env"]
     restored, missing = restored_config(current, updates[5].config)
     assert missing == ["platform:secret_env"]

@@ -11,9 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from infra.render import Renderer, render
-from ops.preview_comment import LIMIT, belongs_to, load_report, marked_stack, marker, preview_comment
-from ops.report import FieldChange, PolicyResult, Report, Step
+from offline.render import Renderer, render
+from ops.engine.report import FieldChange, PolicyResult, Report, Step
+from ops.reporting.comments import (
+    LIMIT,
+    belongs_to,
+    load_report,
+    marked_stack,
+    marker,
+    preview_comment,
+)
+
 from tests.ops.conftest import ProjectRepo
 
 STACK = "api-gateway.staging"
@@ -149,6 +157,12 @@ def test_a_stack_with_nothing_to_do_says_so():
     assert "No changes" in body and "to update" not in body
 
 
+def test_a_new_stack_is_said_to_be_new_never_up_to_date():
+    body = preview_comment(Report(stack="api-gateway.staging", new_stack=True, warnings=["not in the backend"]))
+    assert "New stack: the backend does not hold it yet" in body
+    assert "No changes" not in body and "failed" not in body
+
+
 def test_a_failed_preview_shows_the_engine_errors_first():
     report = Report(stack=STACK, errors=["stack 'api-gateway.staging': invalid config (1 problem):\n"
                                          "  - platform:port: Input should be greater than or equal to 1024"])
@@ -208,6 +222,15 @@ def test_comments_past_the_first_page_are_found(github, tmp_path):
     preview.write_text(json.dumps(Report(stack="staging", counts={"update": 1}).to_dict()))
     assert comment_for(str(preview), "--post", "--pr", "7")[0] == 0
     assert len(github.comments[7]) == 151 and "to update" in github.comments[7][-1]["body"]
+
+
+def test_a_pull_requests_comment_names_the_merge_commit_and_the_base_and_head_it_merges(tmp_path):
+    preview = tmp_path / "p.json"
+    preview.write_text(json.dumps(Report(stack="staging").to_dict()))
+    merge, base, head = "a" * 40, "b" * 40, "c" * 40
+    code, body, _ = comment_for(str(preview), "--commit", merge, "--base", base, "--head", head)
+    assert code == 0
+    assert f"### Preview of `staging` at {merge[:12]} (head {head[:12]} merged into base {base[:12]})" in body
 
 
 def test_the_job_summary_gets_the_comment_without_its_marker(tmp_path):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
 
 
 def platform(*args: str) -> subprocess.CompletedProcess:
@@ -33,7 +33,7 @@ REFUSALS = {
     "scaling_a_worker": (["scale", "ai-worker.production", "--max", "3"],
                          "error: stack 'ai-worker.production' is a cloudflare-worker stack"),
     "scale_without_a_bound": (["scale", "api-gateway.staging"], "error: say what to change"),
-    "a_usage_error": (["drift"], "one of the arguments STACK --all is required"),
+    "a_usage_error": (["drift"], "one of the arguments STACK --env --all is required"),
     "a_rollback_without_a_version": (["rollback", "api-gateway.staging"],
                                      "the following arguments are required: --to"),
     "adopt_without_a_terminal_or_yes": (["adopt", "api-gateway.staging"],

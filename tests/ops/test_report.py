@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from ops.progress import Progress
-from ops.report import Report, ReportBuilder, field_changes, report_from_cli_json
+from ops.engine.progress import Progress
+from ops.engine.report import Report, ReportBuilder, field_changes, report_from_cli_json
 
 RECORDS = Path(__file__).parent / "records"
 STACK = "api-gateway.production"

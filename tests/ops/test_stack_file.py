@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from infra.stacks import PROJECT_ROOT, discover_stacks
-from ops.stack_file import StackFile
+from infra.project import PROJECT_ROOT
+from infra.stack_files import StackFileEditor, discover_stacks
 
 
 @pytest.fixture
@@ -18,13 +18,13 @@ def gateway_file(tmp_path):
 
 @pytest.mark.parametrize("stack", discover_stacks())
 def test_a_stack_file_written_back_unchanged_is_byte_identical(stack):
-    stack_file = StackFile(PROJECT_ROOT / f"Pulumi.{stack}.yaml")
+    stack_file = StackFileEditor(PROJECT_ROOT / f"Pulumi.{stack}.yaml")
     stack_file.replace_config(stack_file.plain())
     assert stack_file.text() == stack_file.original
 
 
 def test_setting_replicas_changes_only_those_lines_and_keeps_comments(gateway_file):
-    stack_file = StackFile(gateway_file)
+    stack_file = StackFileEditor(gateway_file)
     stack_file.set("platform:scaling", ["min_replicas"], 3)
     stack_file.set("platform:scaling", ["max_replicas"], 6)
     changed = [line for line in stack_file.diff().splitlines()
@@ -39,7 +39,7 @@ def test_setting_replicas_changes_only_those_lines_and_keeps_comments(gateway_fi
 
 def test_values_recorded_as_strings_keep_the_files_types(gateway_file):
     """The engine records config values as strings ("8080"); the file says 8080."""
-    stack_file = StackFile(gateway_file)
+    stack_file = StackFileEditor(gateway_file)
     config = stack_file.plain()
     config["platform:port"] = "8080"
     config["platform:scaling"] = {**config["platform:scaling"], "max_replicas": "5"}
@@ -49,7 +49,7 @@ def test_values_recorded_as_strings_keep_the_files_types(gateway_file):
 
 
 def test_replacing_the_config_removes_absent_keys_and_keeps_the_rest_in_place(gateway_file):
-    stack_file = StackFile(gateway_file)
+    stack_file = StackFileEditor(gateway_file)
     config = stack_file.plain()
     del config["platform:peers"]
     config["platform:env"] = {**config["platform:env"], "LOG_LEVEL": "info"}

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from pulumi_policy import (PolicyResource, PolicyResourceOptions, ResourceValidationArgs,
-                           ResourceValidationPolicy, StackValidationArgs)
+from pulumi_policy import (
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+)
 from pulumi_policy.policy import PolicyCustomTimeouts
 
-from infra.mock_engine import STACK_REFERENCE, StackRun, unwrap_secrets
-from infra.render import normalize
+from offline.mock_engine import STACK_REFERENCE, StackRun, unwrap_secrets
+from offline.render import normalize
 
 PROJECT = "platform"
 STACK = "pulumi:pulumi:Stack"

@@ -5,6 +5,7 @@ import pytest
 from pulumi_policy import StackValidationArgs
 
 from policy import cloudflare_rules as rules
+
 from tests.policy.engine_view import policy_resource, resource_args, violations
 
 ZONE_ID = "a1b2c3d4e5f60718293a4b5c6d7e8f90"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import copy
 
 import pytest
+from pulumi_policy import StackValidationArgs
 
 from policy import kubernetes_rules as rules
 from policy.workloads import DEPLOYMENT, HPA, NETWORK_POLICY, PDB, SERVICE
+
 from tests.policy.engine_view import policy_resource, resource_args, violations
-from pulumi_policy import StackValidationArgs
 
 PINNED = "registry.example.com/app@sha256:" + "0" * 64
 LABELS = {"app.kubernetes.io/name": "app"}

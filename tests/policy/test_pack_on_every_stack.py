@@ -6,8 +6,9 @@ import ast
 
 import pytest
 
-from infra.stacks import PROJECT_ROOT
+from infra.project import PROJECT_ROOT
 from policy.pack import POLICIES
+
 from tests.conftest import STACKS
 from tests.policy.engine_view import pack_violations, stack_resources
 

@@ -44,10 +44,33 @@ class ClusterError(RuntimeError):
     pass
 
 
+# Processes that start clusters side by side (the e2e suite's, one per pytest-xdist worker) each
+# take ports from a range of their own, `CLUSTER_PORT_RANGE=20000-20999`: two processes never
+# pick the same port between checking it is free and binding it. Without it: any free port.
+PORT_RANGE_VARIABLE = "CLUSTER_PORT_RANGE"
+_handed_out: list[int] = []  # the ports of the range already given, in order
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    span = os.environ.get(PORT_RANGE_VARIABLE)
+    if not span:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    low, high = (int(part) for part in span.split("-"))
+    size = high - low + 1
+    start = (_handed_out[-1] - low + 1) if _handed_out else 0
+    # Round the range, never handing out the same port twice in a row before it is bound.
+    for offset in range(size):
+        port = low + (start + offset) % size
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.append(port)
+        return port
+    raise ClusterError(f"no free port in {PORT_RANGE_VARIABLE}={span}")
 
 
 def _die_with_parent() -> None:
@@ -184,6 +207,12 @@ class Cluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def answer_to(self, contexts: list[str]) -> None:
+        """Make the running cluster's kubeconfig answer to these contexts too (an environment
+        added by its stack file since the cluster started: what `make cluster-up` would write)."""
+        self.contexts = sorted(set(self.contexts) | set(contexts))
+        self._write_kubeconfig()
 
     # -- pieces --------------------------------------------------------------------------------
 

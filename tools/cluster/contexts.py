@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infra.stack_files import read_stack_config
-from infra.stacks import PROJECT_ROOT, discover_stacks
+from infra.project import PROJECT_ROOT
+from infra.stack_files import discover_stacks, read_stack_config
 
 
 def environment_contexts(root: Path = PROJECT_ROOT) -> list[str]:

@@ -37,7 +37,7 @@ STAMPS = BIN / ".stamps"
 
 @dataclass
 class Component:
-    name: str  # also the folder of its Go module under tools/engine/
+    name: str  # also the folder of its Go module under tools/engine/, unless `module` names one
     packages: list[str]  # what `go build` builds, in that module
     binaries: list[str]  # what lands in bin/
     ldflags: Callable[[versions.Versions], list[str]] = lambda v: []
@@ -45,6 +45,11 @@ class Component:
     prepare: Callable[["Component", versions.Versions], None] | None = None
     extra_files: Callable[["Component", versions.Versions], list[str]] = lambda c, v: []
     sources: list[str] = field(default_factory=lambda: ["go.mod", "go.sum"])
+    module: str = ""  # the folder of its Go module when several components share one
+
+    @property
+    def folder(self) -> Path:
+        return ENGINE / (self.module or self.name)
 
 
 def go_env() -> dict[str, str]:
@@ -100,7 +105,7 @@ def go_mod_dir(module: str, version: str, cwd: Path) -> Path:
 
 def copy_python_scripts(component: Component, v: versions.Versions) -> None:
     """The scripts the CLI distribution ships beside the Python language host, from sdk/v3."""
-    sdk = go_mod_dir("github.com/pulumi/pulumi/sdk/v3", "v" + v.pulumi_cli, ENGINE / component.name)
+    sdk = go_mod_dir("github.com/pulumi/pulumi/sdk/v3", "v" + v.pulumi_cli, component.folder)
     for source, name in [
         (sdk / "python" / "cmd" / "pulumi-language-python-exec", "pulumi-language-python-exec"),
         (sdk / "python" / "dist" / "pulumi-resource-pulumi-python", "pulumi-resource-pulumi-python"),
@@ -114,12 +119,12 @@ def provider_schema(component: Component, v: versions.Versions) -> None:
     """Upstream's main embeds schema-embed.json, which its release build generates from the
     schema.json the module ships by writing the provider version into it; do the same."""
     module = go_mod_dir(
-        "github.com/pulumi/pulumi-kubernetes/provider/v4", "v" + v.kubernetes_provider_module, ENGINE / component.name
+        "github.com/pulumi/pulumi-kubernetes/provider/v4", "v" + v.kubernetes_provider_module, component.folder
     )
     shipped = module / "cmd" / "pulumi-resource-kubernetes"
     schema = json.loads((shipped / "schema.json").read_text())
     schema["version"] = v.kubernetes_provider
-    here = ENGINE / component.name
+    here = component.folder
     (here / "schema-embed.json").write_text(json.dumps(schema, separators=(",", ":")))
     mapping = json.loads((shipped / "terraform-mapping.json").read_text())
     (here / "terraform-mapping-embed.json").write_text(json.dumps(mapping, separators=(",", ":")))
@@ -129,7 +134,7 @@ def kwok_stages(component: Component, v: versions.Versions) -> None:
     """kwok plays Stages; kwokctl writes its defaults into kwok's config, so do the same
     with the stage files the kwok module ships: nodes become Ready and keep a heartbeat,
     pods become Running and Ready, complete, and go away when deleted."""
-    stages = go_mod_dir("sigs.k8s.io/kwok", "v" + v.kwok, ENGINE / component.name) / "kustomize" / "stage"
+    stages = go_mod_dir("sigs.k8s.io/kwok", "v" + v.kwok, component.folder) / "kustomize" / "stage"
     files = [
         stages / "node" / "fast" / "node-initialize.yaml",
         stages / "node" / "heartbeat" / "node-heartbeat.yaml",
@@ -148,11 +153,18 @@ def monitoring_crds(component: Component, v: versions.Versions) -> None:
     create, taken from the operator module the go.mod pins (never copied into the repository):
     the tests validate rendered objects against their schemas, the e2e suite installs them."""
     module = "github.com/prometheus-operator/prometheus-operator"
-    source = go_mod_dir(module, versions.module_version(component.name, module), ENGINE / component.name)
+    source = go_mod_dir(module, versions.module_version(component.name, module), component.folder)
     target = BIN / component.name
     target.mkdir(exist_ok=True)
     for name in MONITORING_CRDS:
         shutil.copyfile(source / "example" / "prometheus-operator-crd" / name, target / name)
+
+
+def ca_certificates(component: Component, v: versions.Versions) -> None:
+    """The root certificates the service images carry, written as one PEM bundle by the
+    component's own small program from the NSS roots of Go's x509roots/fallback module (pinned
+    by its go.sum): the same bytes on every machine, so the images keep one digest."""
+    go(["run", ".", str(BIN / "ca-certificates.crt")], component.folder)
 
 
 def kubernetes_ldflags(v: versions.Versions) -> list[str]:
@@ -233,6 +245,45 @@ COMPONENTS = [
         binaries=[f"monitoring-crds/{name}" for name in MONITORING_CRDS],
         prepare=monitoring_crds,
     ),
+    # The image tools, one module (oci/) because their dependencies agree: ko builds each Go
+    # service into an OCI image without a Docker daemon (`make image` needs ko, crane and the
+    # CA bundle); registry serves images on loopback and cosign signs, attests and verifies
+    # them (the e2e suite and CI's image jobs).
+    Component(
+        name="ko",
+        module="oci",
+        packages=["github.com/google/ko"],
+        binaries=["ko"],
+        ldflags=lambda v: [f"-X github.com/google/ko/pkg/commands.Version=v{v.ko}"],
+    ),
+    Component(
+        name="crane",
+        module="oci",
+        packages=["github.com/google/go-containerregistry/cmd/crane"],
+        binaries=["crane"],
+        ldflags=lambda v: [f"-X github.com/google/go-containerregistry/cmd/crane/cmd.Version=v{v.go_containerregistry}"],
+    ),
+    Component(
+        name="registry",
+        module="oci",
+        packages=["github.com/google/go-containerregistry/cmd/registry"],
+        binaries=["registry"],
+    ),
+    Component(
+        name="cosign",
+        module="oci",
+        packages=["github.com/sigstore/cosign/v3/cmd/cosign"],
+        binaries=["cosign"],
+        ldflags=lambda v: [f"-X sigs.k8s.io/release-utils/version.gitVersion=v{v.cosign}",
+                           "-X sigs.k8s.io/release-utils/version.gitTreeState=clean"],
+    ),
+    Component(
+        name="ca-certificates",
+        packages=[],  # run, not installed: it writes the bundle
+        binaries=["ca-certificates.crt"],
+        prepare=ca_certificates,
+        sources=["go.mod", "go.sum", "main.go"],
+    ),
 ]
 
 
@@ -245,7 +296,7 @@ def fingerprint(component: Component, v: versions.Versions) -> str:
     digest.update(json.dumps(component.ldflags(v)).encode())
     for source in component.sources:
         digest.update(source.encode())
-        digest.update((ENGINE / component.name / source).read_bytes())
+        digest.update((component.folder / source).read_bytes())
     return digest.hexdigest()
 
 
@@ -271,7 +322,7 @@ def build(component: Component, v: versions.Versions, force: bool) -> dict:
             "-ldflags", " ".join(["-s", "-w", *component.ldflags(v)]),
             "-o", str(output) + ("" if component.output else os.sep),
             *component.packages,
-        ], ENGINE / component.name, nice=True)
+        ], component.folder, nice=True)
     seconds = round(time.monotonic() - started, 1)
     (STAMPS / f"{component.name}.json").write_text(json.dumps({"fingerprint": stamp, "seconds": seconds}))
     return {"component": component.name, "built": True, "seconds": seconds}
@@ -300,6 +351,12 @@ def check_kubernetes_minor(v: versions.Versions) -> None:
             f"engine: tools/kubernetes-version says {versions.kubernetes_minor()} "
             f"but tools/engine/controlplane builds Kubernetes {v.kubernetes}"
         )
+
+
+def stale(names: list[str]) -> list[str]:
+    """Which of the named components a build would compile now (missing or out of date)."""
+    v = versions.built_versions()
+    return [c.name for c in COMPONENTS if c.name in names and not is_current(c, fingerprint(c, v))]
 
 
 def main(argv: list[str]) -> int:

@@ -1,7 +1,7 @@
 # Targets of the engine toolchain and the local cluster (included by the top-level Makefile).
 ENGINE_PYTHON = $(if $(wildcard $(ROOT)/.venv/bin/python),$(ROOT)/.venv/bin/python,python3)
 
-engine: ## Build the Pulumi CLI, Python host, Kubernetes provider, control plane and kwok (reuses what is built)
+engine: ## Build the Pulumi CLI, Python host, Kubernetes provider, control plane, kwok and the image tools (reuses what is built)
 	$(ENGINE_PYTHON) tools/engine/build.py
 
 cluster-up: engine ## Start the local Kubernetes control plane on loopback (kubeconfig: build/cluster/kubeconfig)
@@ -10,7 +10,15 @@ cluster-up: engine ## Start the local Kubernetes control plane on loopback (kube
 cluster-down: ## Stop the local Kubernetes control plane and every process it started
 	$(ENGINE_PYTHON) -m tools.cluster down
 
-e2e: venv engine ## Run every Kubernetes stack through the real engine against a local cluster (minutes)
-	$(ENGINE_PYTHON) -m pytest tests/e2e
+# The e2e suite's processes (pytest-xdist): each runs whole test modules, with its own cluster,
+# build folder and ports (tests/e2e/conftest.py). Most of a module's time is the engine and the
+# cluster waiting, so three share two cores well.
+E2E_PROCESSES ?= 3
 
-.PHONY: engine cluster-up cluster-down e2e
+e2e: venv engine worker ## Run every Kubernetes stack through the real engine against local clusters (minutes)
+	$(ENGINE_PYTHON) -m pytest tests/e2e -n $(E2E_PROCESSES) --dist loadfile
+
+bench-fleet: venv engine ## Whole environments at scale: 20 Go-service stacks up/preview with --parallel 1 and 4, and the offline render of 50-200 stacks (minutes)
+	$(ENGINE_PYTHON) -m tools.bench.fleet
+
+.PHONY: engine cluster-up cluster-down e2e bench-fleet

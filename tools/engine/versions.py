@@ -98,6 +98,9 @@ class Versions:
     kubernetes: str  # full release, e.g. 1.34.4
     etcd: str
     kwok: str
+    ko: str  # the image tools (module oci/): ko, go-containerregistry's crane and registry, cosign
+    go_containerregistry: str
+    cosign: str
 
 
 def built_versions() -> Versions:
@@ -112,13 +115,66 @@ def built_versions() -> Versions:
         kubernetes=module_version("controlplane", "k8s.io/kubernetes").lstrip("v"),
         etcd=module_version("controlplane", "go.etcd.io/etcd/server/v3").lstrip("v"),
         kwok=module_version("kwok", "sigs.k8s.io/kwok").lstrip("v"),
+        ko=module_version("oci", "github.com/google/ko").lstrip("v"),
+        go_containerregistry=module_version("oci", "github.com/google/go-containerregistry").lstrip("v"),
+        cosign=module_version("oci", "github.com/sigstore/cosign/v3").lstrip("v"),
     )
 
 
-if __name__ == "__main__":
+# The provider plugins the program loads, by the SDK package that pins each (the SDK and its
+# plugin share a version: an SDK asks the engine for exactly its own plugin).
+PLUGIN_PACKAGES = {"kubernetes": "pulumi-kubernetes", "cloudflare": "pulumi-cloudflare",
+                   "docker": "pulumi-docker"}
+
+
+def plugin_version(pinned: str) -> str:
+    """A PyPI version as the engine names the plugin: a commit build 4.25.0a1768448096 is
+    4.25.0-alpha.1768448096; a release is its own version."""
+    build = COMMIT_BUILD.match(pinned)
+    return f"{build.group(1)}-alpha.{build.group(2)}" if build else pinned
+
+
+def released_versions(requirements: Path | None = None) -> dict[str, str]:
+    """The released Pulumi CLI and provider plugins CI installs on a runner, from the same pins
+    (requirements.txt) the offline engine build is checked against: `pulumi` is the CLI's
+    version, `plugin-<name>` each resource plugin's, `plugins` all of them as `name:version`
+    words (the cache key and the input of `pulumi plugin install`)."""
+    pins = requirement_pins(requirements)
+    missing = [p for p in ("pulumi", *PLUGIN_PACKAGES.values()) if p not in pins]
+    if missing:
+        raise VersionMismatch(f"requirements.txt pins no version of {', '.join(missing)}")
+    out = {"pulumi": pins["pulumi"]}
+    for name, package in PLUGIN_PACKAGES.items():
+        out[f"plugin-{name}"] = plugin_version(pins[package])
+    out["plugins"] = " ".join(f"{name}:{out[f'plugin-{name}']}" for name in PLUGIN_PACKAGES)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="tools/engine/versions.py", description=(
+        "The versions of the engine: what tools/engine builds (default), or with --released the "
+        "released CLI and plugins CI installs, both from requirements.txt's pins."))
+    parser.add_argument("--released", action="store_true",
+                        help="the released Pulumi CLI and provider plugin versions")
+    parser.add_argument("--github-output", metavar="FILE", type=Path,
+                        help="with --released: also append each as `name=value` to FILE")
+    args = parser.parse_args(argv)
     try:
+        if args.released:
+            released = released_versions()
+            if args.github_output:
+                with args.github_output.open("a") as out:
+                    out.writelines(f"{name}={value}\n" for name, value in released.items())
+            print(json.dumps(released, indent=2))
+            return 0
         built = built_versions().__dict__
     except VersionMismatch as mismatch:
         raise SystemExit(f"versions: {mismatch}") from None
     print(json.dumps({"pins": requirement_pins(), "kubernetes_minor": kubernetes_minor(),
                       "built": built}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
