@@ -26,6 +26,7 @@ from infra.project import PROJECT_ROOT
 from infra.stack_files import discover_stacks, read_stack_config
 from offline.mock_engine import RegisteredResource, StackRun, run_stack
 from offline.render import Renderer, render
+from tools.images import toolchain
 
 FIXTURE_PROJECT = Path(__file__).resolve().parent / "fixtures" / "minimal-project"
 ALL_STACKS = discover_stacks()  # the repository's stacks, by name
@@ -247,7 +248,7 @@ def http_status(url: str, body: dict | None = None, timeout: float = 10) -> int:
 
 # What a cold build of each tool of tools/engine takes on two cores (tools/engine/README.md).
 COLD_BUILD = {"promtool": "about 3 minutes", "monitoring-crds": "seconds",
-              "actionlint": "about a minute"}
+              "actionlint": "about a minute", **toolchain.COLD_BUILD}
 
 
 def announce(config: pytest.Config, line: str) -> None:

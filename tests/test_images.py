@@ -41,7 +41,7 @@ from tools.images import (
 from tools.images.build import GO_ENV, GO_FLAGS, GO_LDFLAGS
 from tools.images.signing import GITHUB_BUILD_TYPE
 
-from tests.conftest import GO, single, stacks_of_kind
+from tests.conftest import GO, engine_tools, single, stacks_of_kind
 
 SERVICES = [s.name for s in discover_services()]
 REPOSITORY = "https://example.invalid/platform"  # what the images name as their source in these tests
@@ -50,19 +50,7 @@ REPOSITORY = "https://example.invalid/platform"  # what the images name as their
 @pytest.fixture(scope="session")
 def image_tools(pytestconfig) -> None:
     """ko and the CA bundle, built by the engine's script when missing, with a line saying so."""
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-
-    def announce(line: str) -> None:
-        if reporter:
-            reporter.ensure_newline()
-            reporter.write_line(line)
-        else:
-            print(line, file=sys.stderr)
-
-    try:
-        toolchain.ensure("ko", "ca-certificates", announce=announce)
-    except toolchain.ToolError as err:
-        pytest.fail(str(err))
+    engine_tools(pytestconfig, ["ko", "ca-certificates"], "image-tools")
 
 
 @pytest.fixture(scope="session")

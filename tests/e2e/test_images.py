@@ -45,6 +45,7 @@ from tools.images import (
 )
 from tools.images.signing import LOCAL_BUILD_TYPE, PROVENANCE_TYPE, SBOM_TYPE
 
+from tests.conftest import engine_tools
 from tests.e2e.conftest import FIGURES
 
 REPOSITORY = "https://example.invalid/platform"
@@ -54,19 +55,7 @@ SERVICES = [s.name for s in discover_services()]
 
 @pytest.fixture(scope="module")
 def signing_tools(pytestconfig) -> None:
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-
-    def announce(line: str) -> None:
-        if reporter:
-            reporter.ensure_newline()
-            reporter.write_line(line)
-        else:
-            print(line, file=sys.stderr)
-
-    try:
-        toolchain.ensure("ko", "ca-certificates", "crane", "registry", "cosign", announce=announce)
-    except toolchain.ToolError as err:
-        pytest.fail(str(err))
+    engine_tools(pytestconfig, ["ko", "ca-certificates", "crane", "registry", "cosign"], "engine")
 
 
 @pytest.fixture(scope="module")
