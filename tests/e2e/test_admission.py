@@ -4,7 +4,9 @@ go-containerregistry's registry on loopback and signed with a key pair made for 
 that key and that registry path. Three images of api-gateway.production:
 
 - the signed one, from the allowed path: admitted (cosign verify), previewed and deployed on
-  the local cluster; the Deployment runs it;
+  the local cluster; the Deployment runs it; and the way CI takes it there: set in staging's
+  stack file by `platform promote api-gateway.staging --image`, deployed, then copied into
+  production's by `platform promote api-gateway.production` (no build), deployed;
 - another build, pushed to the same repository and never signed: refused by `platform preview`
   and `platform up` before the engine with the signature rule's message;
 - the signed image pushed under a path production does not allow: refused with the registry
@@ -32,6 +34,7 @@ from tests.e2e.harness import Workspace, namespace_of
 from tests.e2e.test_images import built, keys, out, signing_tools  # noqa: F401 -- the fixtures
 
 PRODUCTION, SERVICE = "production", "api-gateway.production"
+STAGING, STAGING_SERVICE = "staging", "api-gateway.staging"
 ALLOWED_PATH = "platform"
 
 
@@ -64,6 +67,7 @@ def ws(registry, keys, tmp_path_factory) -> Workspace:  # noqa: F811
     base = tmp_path_factory.mktemp("admission")
     workspace = Workspace.create(base, base / "no-cluster-yet")
     workspace.use_namespace(PRODUCTION, "admission-production")
+    workspace.use_namespace(STAGING, "admission-staging")
     (workspace.root / "keys").mkdir()
     shutil.copy(keys.public_key, workspace.root / "keys" / "cosign.pub")
     workspace.trust_signer({"key": "keys/cosign.pub"}, environments=(PRODUCTION,),
@@ -86,9 +90,9 @@ def set_image(ws: Workspace, ref: str) -> None:
     path.write_text(text.replace(current, f"    ref: {ref}"))
 
 
-def deployed_image(ws: Workspace, cluster) -> str | None:
+def deployed_image(ws: Workspace, cluster, stack: str = SERVICE) -> str | None:
     kube = cluster.client()
-    path = path_for("apps/v1", "Deployment", "api-gateway", namespace_of(SERVICE, ws.root))
+    path = path_for("apps/v1", "Deployment", "api-gateway", namespace_of(stack, ws.root))
     if not kube.exists(path):
         return None
     return kube.get(path)["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -165,3 +169,23 @@ def test_production_admits_and_deploys_its_signed_image(deployed, cluster, image
     assert f"{SERVICE}: image {images['signed']} admitted: signed by key keys/cosign.pub" in preview.stderr
     deployed.platform("up", SERVICE, "--yes")
     assert deployed_image(deployed, cluster) == images["signed"]
+
+
+def test_a_pushed_digest_reaches_staging_then_production_copied_never_rebuilt(deployed, cluster, images):
+    signed = images["signed"]
+    promoted = deployed.platform("promote", STAGING_SERVICE, "--image", signed)
+    assert f"{STAGING_SERVICE}: " in promoted.stdout and f"-> {signed} (from --image)" in promoted.stdout
+    deployed.platform("up", STAGING, "--yes")
+    deployed.platform("up", STAGING_SERVICE, "--yes")
+    assert deployed_image(deployed, cluster, STAGING_SERVICE) == signed
+
+    set_image(deployed, images["unsigned"])  # production runs something else until promoted
+    promoted = deployed.platform("promote", SERVICE)
+    assert f"-> {signed} (from {STAGING_SERVICE})" in promoted.stdout, promoted.stdout
+    assert f"ref: {signed}" in (deployed.root / f"Pulumi.{SERVICE}.yaml").read_text()
+    started = time.monotonic()
+    result = deployed.platform("up", SERVICE, "--yes")
+    FIGURES["admission: production up of the promoted digest (cosign verify + engine)"] = \
+        f"{time.monotonic() - started:.1f}s"
+    assert f"{SERVICE}: image {signed} admitted: signed by key keys/cosign.pub" in result.stderr
+    assert deployed_image(deployed, cluster) == deployed_image(deployed, cluster, STAGING_SERVICE) == signed
