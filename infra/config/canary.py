@@ -2,6 +2,8 @@
 analysis that must pass between them (`platform rollout STACK`, docs/rollouts.md)."""
 from __future__ import annotations
 
+from itertools import pairwise
+
 from pydantic import Field, field_validator
 
 from infra.config.common import ConfigModel, LabelValue, matching
@@ -46,7 +48,7 @@ class Canary(ConfigModel):
         for step in steps:
             if not 1 <= step <= 100:
                 raise ValueError(f"{step} is not a percentage from 1 to 100")
-        if any(b <= a for a, b in zip(steps, steps[1:])):
+        if any(b <= a for a, b in pairwise(steps)):
             raise ValueError(f"{steps} must rise step by step")
         if steps[-1] != 100:
             raise ValueError(f"{steps} must end at 100: the last step is the promotion")

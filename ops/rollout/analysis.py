@@ -16,8 +16,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from components.alert_rules import service_queries
 from components.service_signals import ServiceSignals, number, promql_string
@@ -90,14 +90,14 @@ def judge(requests: float | None, measurements: Sequence[Measurement], min_reque
         # than keep users on a version that is known to fail.
         for m in measurements:
             if m.check.unit == "ratio" and m.measured and m.value * seen > m.check.limit * min_requests:
-                return Verdict.FAIL, [
+                return Verdict.FAIL, [(
                     f"{m.check.name}: {m.value * seen:.0f} failed of {seen:.0f} requests, above "
                     f"{_show(m.check.limit, m.check.unit)} of even the {min_requests} requests "
-                    f"a verdict needs"]
-        return Verdict.INCONCLUSIVE, [
+                    f"a verdict needs")]
+        return Verdict.INCONCLUSIVE, [(
             f"too little traffic to judge: {seen:.0f} requests to the new version in the last "
             f"{window_seconds}s, at least {min_requests} needed; holding (never promoted "
-            f"without evidence)"]
+            f"without evidence)")]
     failed = [m for m in measurements if m.measured and m.value > m.check.limit]
     if failed:
         return Verdict.FAIL, [f"{m.check.name} {_show(m.value, m.check.unit)} is above its "

@@ -20,8 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from infra.config.canary import Canary
 from ops.errors import OpsError
@@ -85,7 +86,7 @@ class Rollout:
     def record(self, action: str, weight: int, message: str,
                analysis: dict[str, Any] | None = None) -> None:
         event = Event(action, weight, message, self.clock() - self._started,
-                      dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+                      dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
                       analysis)
         self.events.append(event)
         self.on_event(event)
@@ -106,7 +107,7 @@ class Rollout:
     def roll_back(self, reason: str) -> Outcome:
         try:
             self.split.set_weight(0, reason)
-        except Exception as error:  # the split's own failure: say what still serves what
+        except Exception as error:  # noqa: BLE001 - any failure of the split: say what still serves
             raise OpsError(f"stack '{self.stack}': ROLLBACK FAILED ({error}); the new version "
                            f"may still serve {self.split.weight()} %: {reason}") from None
         self.record(Outcome.ROLLED_BACK.value, 0, f"rolled back to the stable version: {reason}")
@@ -162,6 +163,6 @@ class Rollout:
                         return self.roll_back(
                             f"Prometheus could not judge the release {errors} times in a row "
                             f"(" + "; ".join(analysis.reasons) + "): failing safe")
-        self.set_weight(100, f"every step passed its analysis: the new version is promoted "
-                             f"and serves all traffic", action=Outcome.PROMOTED.value)
+        self.set_weight(100, "every step passed its analysis: the new version is promoted "
+                             "and serves all traffic", action=Outcome.PROMOTED.value)
         return Outcome.PROMOTED

@@ -12,8 +12,16 @@ from pydantic import ValidationError
 from components.service_signals import ServiceSignals
 from infra.config.canary import Canary
 from ops.errors import OpsError
-from ops.rollout.analysis import (Analyser, Analysis, Check, Measurement, PrometheusError,
-                                  Verdict, checks, judge)
+from ops.rollout.analysis import (
+    Analyser,
+    Analysis,
+    Check,
+    Measurement,
+    PrometheusError,
+    Verdict,
+    checks,
+    judge,
+)
 from ops.rollout.controller import Outcome, Rollout
 
 RATIO = Check("error ratio", "ratio-expr", 0.0144, "ratio")
@@ -198,7 +206,7 @@ def test_inconclusive_windows_hold_at_the_step_and_resume_there():
 
 
 def test_an_inconclusive_window_between_passes_only_delays():
-    run, split, clock = rollout([I, P, P])
+    run, _, clock = rollout([I, P, P])
     assert run.run() is Outcome.PROMOTED
     assert clock.slept == [60, 60, 60]
 
@@ -211,7 +219,7 @@ def test_prometheus_failing_mid_rollout_rolls_back_after_the_error_limit():
 
 
 def test_an_error_between_answers_is_not_a_pass():
-    run, split, clock = rollout([E, P, P])
+    run, _, clock = rollout([E, P, P])
     assert run.run() is Outcome.PROMOTED
     assert clock.slept == [60, 60, 60]
 
@@ -224,6 +232,6 @@ def test_prometheus_unreachable_before_the_start_changes_nothing():
 
 
 def test_a_rollback_that_cannot_be_applied_says_what_still_serves():
-    run, split, _ = rollout([F], split=Split(fail_rollback=True))
+    run, _, _ = rollout([F], split=Split(fail_rollback=True))
     with pytest.raises(OpsError, match=r"ROLLBACK FAILED .* may still serve 10 %"):
         run.run()
