@@ -345,3 +345,32 @@ def test_prometheus_lost_during_the_rollout_rolls_back_and_never_promotes(fleet)
     assert fleet.split.history == [10, 0]
     assert [e.analysis["verdict"] for e in events if e.action == "analysis"] == ["error", "error"]
     assert "failing safe" in events[-1].message and "cannot be queried" in events[-1].message
+
+
+@pytest.mark.parametrize("fleet", [10], indirect=True)
+def test_platform_rollout_check_judges_the_new_version_now_and_changes_nothing(fleet, capsys):
+    """`platform rollout STACK --check --json` on the stack's own config (a 120 s window, 100
+    requests): before traffic, inconclusive (exit 3); after the faulty version served enough,
+    fail (exit 2), naming the error ratio."""
+    from ops.cli import main
+
+    argv = ["--project-dir", str(PROJECT_ROOT), "rollout", STACK, "--prometheus",
+            fleet.prometheus, "--check", "--json"]
+    assert main(argv) == 3
+    before = json.loads(capsys.readouterr().out)
+    assert before["verdict"] == "inconclusive"
+    assert before["reasons"][0].startswith("too little traffic to judge: 0 requests")
+    fleet.split.current = 100
+    fleet.drive(limit=400, deadline=60).join(timeout=90)
+    assert fleet.sent["canary"] == 400
+
+    def judged() -> dict | None:
+        code = main(argv)
+        found = json.loads(capsys.readouterr().out)
+        return (code, found) if found["verdict"] != "inconclusive" else None
+
+    code, after = wait_for("Prometheus to have scraped the new version's 400 requests", judged)
+    assert (code, after["verdict"]) == (2, "fail"), after
+    assert after["requests"] >= 100
+    assert "error ratio" in after["reasons"][0]
+    assert fleet.split.history == []
