@@ -149,14 +149,19 @@ class Fleet:
     statuses: dict[str, dict[int, int]] = field(default_factory=lambda: {"stable": {}, "canary": {}})
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def drive(self, limit: int, deadline: float, canary_traffic: bool = True) -> threading.Thread:
+    def drive(self, limit: int, deadline: float, canary_traffic: bool = True,
+              rate: float | None = None) -> threading.Thread:
         """Send at most `limit` requests for at most `deadline` seconds, alternating a catalog
-        read and a completion; each goes to the new version with the split's weight (a smooth
-        weighted round robin, no randomness). Stops early on `stop`."""
+        read and a completion, as fast as they are answered or at `rate` per second; each goes
+        to the new version with the split's weight (a smooth weighted round robin, no
+        randomness). Stops early on `stop`."""
 
         def loop() -> None:
-            credit, end = 0, time.monotonic() + deadline
+            credit, start = 0, time.monotonic()
+            end = start + deadline
             for i in range(limit):
+                if rate:  # the pace of low traffic: the next request's due time
+                    self.stop.wait(max(0.0, start + i / rate - time.monotonic()))
                 if self.stop.is_set() or time.monotonic() > end:
                     return
                 credit += self.split.current if canary_traffic else 0
@@ -275,6 +280,24 @@ def test_a_good_release_is_promoted_through_every_step(fleet):
     assert all(a["requests"] >= MIN_REQUESTS for a in passed)
     assert all(m["value"] == 0 for a in passed for m in a["measurements"][:1])  # no 5xx at all
     assert fleet.statuses["canary"].keys() <= {200}
+
+
+def test_a_good_release_at_low_traffic_is_promoted_or_held_never_rolled_back(fleet):
+    """40 requests a second in all: at 10 % the new version serves about 24 a window, near the
+    20 a verdict needs. Low traffic may delay the promotion (inconclusive windows), never fail
+    a release that serves no error."""
+    run, events = rollout(fleet, inconclusive_limit=5)
+    driver = fleet.drive(limit=20_000, deadline=240, rate=40)
+    try:
+        outcome = run.run()
+    finally:
+        fleet.stop.set()
+        driver.join(timeout=30)
+    verdicts = [e.analysis["verdict"] for e in events if e.action == "analysis"]
+    assert outcome in (Outcome.PROMOTED, Outcome.HELD), [e.message for e in events]
+    assert "fail" not in verdicts and 0 not in fleet.split.history
+    if outcome is Outcome.PROMOTED:
+        assert fleet.split.history == [10, 50, 100]
 
 
 @pytest.mark.parametrize("fleet", [10], indirect=True)
