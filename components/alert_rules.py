@@ -64,14 +64,19 @@ class _Rules:
     def error_ratio(self, window: str) -> str:
         return f"job:{self.spec.metric_prefix}_http_request_errors:ratio_rate{window}"
 
-    def error_ratio_expr(self, window: str, *matchers: str, by: str = "namespace, job") -> str:
+    def error_ratio_expr(self, window: str, *matchers: str, by: str = "namespace, job",
+                         zero_without_errors: bool = False) -> str:
         """The share of the users' requests answered with a 5xx over `window`: what each
         `error_ratio` recording records, and what a rollout's analysis asks of the new
-        version's own series (`matchers`, e.g. its track)."""
+        version's own series (`matchers`, e.g. its track). No 5xx series exists before the
+        first 5xx, so the ratio is empty then; `zero_without_errors` makes it 0 wherever there
+        are requests (an analysis must tell "no error" from "no data")."""
         requests = f"{self.spec.metric_prefix}_http_requests_total"
-        return (f"sum by ({by}) (rate({self.own(requests, ERRORS, *matchers, users=True)}"
-                f"[{window}]))\n/\n"
-                f"sum by ({by}) (rate({self.own(requests, *matchers, users=True)}[{window}]))")
+        errors = f"sum by ({by}) (rate({self.own(requests, ERRORS, *matchers, users=True)}[{window}]))"
+        total = f"sum by ({by}) (rate({self.own(requests, *matchers, users=True)}[{window}]))"
+        if zero_without_errors:
+            errors = f"({errors}\nor\n{total} * 0)"
+        return f"{errors}\n/\n{total}"
 
     def requests_expr(self, window: str, *matchers: str, by: str = "namespace, job") -> str:
         """How many of the users' requests the series of `matchers` counted over `window`

@@ -152,7 +152,7 @@ class Fleet:
     def drive(self, limit: int, deadline: float, canary_traffic: bool = True,
               rate: float | None = None) -> threading.Thread:
         """Send at most `limit` requests for at most `deadline` seconds, alternating a catalog
-        read and a completion, as fast as they are answered or at `rate` per second; each goes
+        read and a completion (per version), as fast as they are answered or at `rate` per second; each goes
         to the new version with the split's weight (a smooth weighted round robin, no
         randomness). Stops early on `stop`."""
 
@@ -170,7 +170,7 @@ class Fleet:
                     credit -= 100
                     track = "canary"
                 base = self.canary if track == "canary" else self.stable
-                if i % 2:
+                if self.sent[track] % 2:  # alternate per version: each gets both kinds
                     status = post(base + "/v1/ai/complete", {"module": "summarize", "prompt": "hi"})
                 else:
                     status = post(base + "/v1/modules", None)
@@ -270,7 +270,7 @@ def test_a_good_release_is_promoted_through_every_step(fleet):
     finally:
         fleet.stop.set()
         driver.join(timeout=30)
-    assert outcome is Outcome.PROMOTED, [e.message for e in events]
+    assert outcome is Outcome.PROMOTED, "\n".join(e.message for e in events)
     assert fleet.split.history == [10, 50, 100]
     analyses = [e for e in events if e.action == "analysis"]
     assert [e.weight for e in analyses if e.analysis["verdict"] == "pass"] == [10, 50]
@@ -387,12 +387,17 @@ def test_platform_rollout_check_judges_the_new_version_now_and_changes_nothing(f
     fleet.drive(limit=400, deadline=60).join(timeout=90)
     assert fleet.sent["canary"] == 400
 
-    def judged() -> dict | None:
-        code = main(argv)
-        found = json.loads(capsys.readouterr().out)
-        return (code, found) if found["verdict"] != "inconclusive" else None
+    seen: list[dict] = []
 
-    code, after = wait_for("Prometheus to have scraped the new version's 400 requests", judged)
+    def judged() -> tuple[int, dict] | None:
+        code = main(argv)
+        seen.append(json.loads(capsys.readouterr().out))
+        return (code, seen[-1]) if seen[-1]["verdict"] != "inconclusive" else None
+
+    try:
+        code, after = wait_for("Prometheus to have scraped the new version's 400 requests", judged)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; last answer: {seen[-1:]}") from None
     assert (code, after["verdict"]) == (2, "fail"), after
     assert after["requests"] >= 100
     assert "error ratio" in after["reasons"][0]

@@ -125,7 +125,8 @@ def checks(signals: ServiceSignals, selector: dict[str, str], window_seconds: in
     limit = max_burn_rate * signals.error_budget
     found = [Check(f"error ratio (limit {number(max_burn_rate)}x the "
                    f"{number(signals.availability)} % budget)",
-                   queries.error_ratio_expr(window, *matchers), limit, "ratio")]
+                   queries.error_ratio_expr(window, *matchers, zero_without_errors=True),
+                   limit, "ratio")]
     for route, expr, seconds in queries.latency_objectives(window, *matchers):
         found.append(Check(f"p99 latency {route}" if route else "p99 latency", expr, seconds, "s",
                            required=route is None))
