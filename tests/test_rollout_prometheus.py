@@ -262,7 +262,16 @@ def first(events: list[Event], action: str, weight: int | None = None) -> Event:
     return next(e for e in events if e.action == action and weight in (None, e.weight))
 
 
-def test_a_good_release_is_promoted_through_every_step(fleet):
+def record(record_property, events: list[Event]) -> None:
+    """The figures docs/rollouts.md reports, in pytest's report (`--junitxml`): each
+    analysis' time asking Prometheus, the verdicts and the outcome."""
+    analyses = [e.analysis for e in events if e.action == "analysis"]
+    record_property("analysis_seconds", json.dumps([a["seconds"] for a in analyses]))
+    record_property("verdicts", json.dumps([a["verdict"] for a in analyses]))
+    record_property("outcome", events[-1].action)
+
+
+def test_a_good_release_is_promoted_through_every_step(fleet, record_property):
     run, events = rollout(fleet)
     driver = fleet.drive(limit=200_000, deadline=120)
     try:
@@ -270,6 +279,7 @@ def test_a_good_release_is_promoted_through_every_step(fleet):
     finally:
         fleet.stop.set()
         driver.join(timeout=30)
+    record(record_property, events)
     assert outcome is Outcome.PROMOTED, "\n".join(e.message for e in events)
     assert fleet.split.history == [10, 50, 100]
     analyses = [e for e in events if e.action == "analysis"]
@@ -282,7 +292,8 @@ def test_a_good_release_is_promoted_through_every_step(fleet):
     assert fleet.statuses["canary"].keys() <= {200}
 
 
-def test_a_good_release_at_low_traffic_is_promoted_or_held_never_rolled_back(fleet):
+def test_a_good_release_at_low_traffic_is_promoted_or_held_never_rolled_back(fleet,
+                                                                             record_property):
     """40 requests a second in all: at 10 % the new version serves about 24 a window, near the
     20 a verdict needs. Low traffic may delay the promotion (inconclusive windows), never fail
     a release that serves no error."""
@@ -293,6 +304,7 @@ def test_a_good_release_at_low_traffic_is_promoted_or_held_never_rolled_back(fle
     finally:
         fleet.stop.set()
         driver.join(timeout=30)
+    record(record_property, events)
     verdicts = [e.analysis["verdict"] for e in events if e.action == "analysis"]
     assert outcome in (Outcome.PROMOTED, Outcome.HELD), [e.message for e in events]
     assert "fail" not in verdicts and 0 not in fleet.split.history
@@ -301,7 +313,7 @@ def test_a_good_release_at_low_traffic_is_promoted_or_held_never_rolled_back(fle
 
 
 @pytest.mark.parametrize("fleet", [10], indirect=True)
-def test_a_release_failing_5_percent_is_rolled_back_within_one_window(fleet):
+def test_a_release_failing_5_percent_is_rolled_back_within_one_window(fleet, record_property):
     run, events = rollout(fleet)
     driver = fleet.drive(limit=200_000, deadline=120)
     try:
@@ -318,6 +330,8 @@ def test_a_release_failing_5_percent_is_rolled_back_within_one_window(fleet):
     # what asking Prometheus took.
     exposed, rolled_back = first(events, "set-weight", 10), first(events, "rolled-back")
     took = rolled_back.elapsed - exposed.elapsed
+    record(record_property, events)
+    record_property("fault_to_rollback_seconds", round(took, 3))
     assert took <= WINDOW + analysis.analysis["seconds"] + 1, took
     errors = sum(n for status, n in fleet.statuses["canary"].items() if status >= 500)
     assert errors and fleet.statuses["stable"].keys() <= {200}
@@ -384,7 +398,9 @@ def test_platform_rollout_check_judges_the_new_version_now_and_changes_nothing(f
     assert before["verdict"] == "inconclusive"
     assert before["reasons"][0].startswith("too little traffic to judge: 0 requests")
     fleet.split.current = 100
-    fleet.drive(limit=400, deadline=60).join(timeout=90)
+    # Over several scrapes: a counter's first sample already holds what came before it, so a
+    # burst between two scrapes would show no increase at all.
+    fleet.drive(limit=400, deadline=60, rate=100).join(timeout=90)
     assert fleet.sent["canary"] == 400
 
     seen: list[dict] = []
