@@ -237,3 +237,19 @@ def test_a_rollback_that_cannot_be_applied_says_what_still_serves():
     run, _, _ = rollout([F], split=Split(fail_rollback=True))
     with pytest.raises(OpsError, match=r"ROLLBACK FAILED .* may still serve 10 %"):
         run.run()
+
+
+def test_every_event_is_json_for_ci():
+    import json
+
+    run, _, _ = rollout([P, F])
+    run.analyser.analyse = lambda: Analysis(
+        Verdict.FAIL, ["error ratio 5 % is above its limit 1.44 %"], 240.0,
+        [Measurement(RATIO, 0.05), Measurement(P99, math.nan), Measurement(ROUTE_P99, None)], 0.007)
+    assert run.run() is Outcome.ROLLED_BACK
+    events = json.loads(json.dumps([e.to_dict() for e in run.events]))
+    assert [e["action"] for e in events] == ["start", "set-weight", "analysis", "rolled-back"]
+    analysis = events[2]["analysis"]
+    assert analysis["verdict"] == "fail" and analysis["requests"] == 240.0
+    assert [m["value"] for m in analysis["measurements"]] == [0.05, None, None]  # NaN as null
+    assert events[-1]["weight"] == 0 and events[-1]["elapsed_seconds"] == 60
