@@ -15,7 +15,7 @@ import json
 from ops.engine.session import Session
 from ops.errors import OpsError
 from ops.rollout.analysis import Verdict
-from ops.rollout.controller import Event, Outcome, Rollout, TrafficSplit
+from ops.rollout.controller import Event, Rollout, TrafficSplit
 from ops.rollout.stack import analyser_for
 
 CHECK_EXIT = {Verdict.PASS: 0, Verdict.FAIL: 2, Verdict.INCONCLUSIVE: 3, Verdict.ERROR: 1}
@@ -73,4 +73,4 @@ def run(args) -> int:
         session.out.write(json.dumps({"stack": info.name, "outcome": outcome.value,
                                       "events": [e.to_dict() for e in rollout.events]},
                                      indent=2, sort_keys=True) + "\n")
-    return outcome.exit_code if isinstance(outcome, Outcome) else 1
+    return outcome.exit_code
