@@ -88,8 +88,8 @@ $(SCANNERS)/%/.installed: tools/scanners/requirements-%.txt
 scanners: $(SCANNERS)/checkov/.installed $(SCANNERS)/nca/.installed venv go ## Install the offline security scanners (checkov, network-config-analyzer, gosec)
 	$(PY) tools/engine/build.py gosec
 
-monitoring-tools: venv go ## Build promtool and take the Prometheus operator's CRDs from its module (tools/engine/bin)
-	$(PY) tools/engine/build.py promtool monitoring-crds
+monitoring-tools: venv go ## Build promtool and the Prometheus server, take the Prometheus operator's CRDs from its module (tools/engine/bin)
+	$(PY) tools/engine/build.py promtool prometheus monitoring-crds
 
 # Images of the Go services (tools/images), built without a Docker daemon: ko and the CA bundle
 # for `make image`; crane, registry and cosign to push, serve on loopback and sign (`make e2e`

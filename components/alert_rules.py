@@ -64,6 +64,45 @@ class _Rules:
     def error_ratio(self, window: str) -> str:
         return f"job:{self.spec.metric_prefix}_http_request_errors:ratio_rate{window}"
 
+    def error_ratio_expr(self, window: str, *matchers: str, by: str = "namespace, job",
+                         zero_without_errors: bool = False) -> str:
+        """The share of the users' requests answered with a 5xx over `window`: what each
+        `error_ratio` recording records, and what a rollout's analysis asks of the new
+        version's own series (`matchers`, e.g. its track). No 5xx series exists before the
+        first 5xx, so the ratio is empty then; `zero_without_errors` makes it 0 wherever there
+        are requests (an analysis must tell "no error" from "no data")."""
+        requests = f"{self.spec.metric_prefix}_http_requests_total"
+        errors = f"sum by ({by}) (rate({self.own(requests, ERRORS, *matchers, users=True)}[{window}]))"
+        total = f"sum by ({by}) (rate({self.own(requests, *matchers, users=True)}[{window}]))"
+        if zero_without_errors:
+            errors = f"({errors}\nor\n{total} * 0)"
+        return f"{errors}\n/\n{total}"
+
+    def requests_expr(self, window: str, *matchers: str, by: str = "namespace, job") -> str:
+        """How many of the users' requests the series of `matchers` counted over `window`
+        (the denominator of the error ratio, as a count)."""
+        requests = f"{self.spec.metric_prefix}_http_requests_total"
+        return f"sum by ({by}) (increase({self.own(requests, *matchers, users=True)}[{window}]))"
+
+    def latency_objectives(self, window: str, *matchers: str, by: str = "namespace, job"
+                           ) -> list[tuple[str | None, str, float]]:
+        """(route or None for the shared objective, p99 expression over `window`, objective in
+        seconds): one over the routes that share the service's objective, one per route with
+        an objective of its own (left out of the shared one)."""
+        latency = f"{self.spec.metric_prefix}_http_request_duration_seconds_bucket"
+        own_routes = self.spec.route_latency_p99_seconds
+        shared = [self.spec.route_matcher("!~", list(own_routes))] if own_routes else []
+        found: list[tuple[str | None, str, float]] = [(None, (
+            f"histogram_quantile(0.99, sum by ({by}, le) "
+            f"(rate({self.own(latency, *shared, *matchers, users=True)}[{window}])))"),
+            self.spec.latency_p99_seconds)]
+        for route, seconds in sorted(own_routes.items()):
+            found.append((route, (
+                f"histogram_quantile(0.99, sum by ({by}, le) "
+                f"(rate({self.own(latency, self.spec.route_matcher('=~', [route]), *matchers)}"
+                f"[{window}])))"), seconds))
+        return found
+
     def alert(self, name: str, expr: str, for_: str, severity: str, summary: str,
               **labels: str) -> dict[str, Any]:
         return {"alert": name, "expr": expr, "for": for_,
@@ -72,14 +111,10 @@ class _Rules:
                                 "runbook_url": f"{self.runbooks_url}/{name}.md"}}
 
     def slo_group(self) -> dict[str, Any]:
-        requests = f"{self.spec.metric_prefix}_http_requests_total"
         windows = sorted({window for _, _, long, short, _, _ in BURN_RATE_ALERTS
                           for window in (long, short)}, key=_seconds)
         rules: list[dict[str, Any]] = [self.service_down()] + [
-            {"record": self.error_ratio(window),
-             "expr": (f"sum by (namespace, job) (rate({self.own(requests, ERRORS, users=True)}"
-                      f"[{window}]))\n/\n"
-                      f"sum by (namespace, job) (rate({self.own(requests, users=True)}[{window}]))")}
+            {"record": self.error_ratio(window), "expr": self.error_ratio_expr(window)}
             for window in windows]
         for alert, rate, long, short, for_, severity in BURN_RATE_ALERTS:
             threshold = number(rate * self.budget)
@@ -97,26 +132,13 @@ class _Rules:
     def latency_alerts(self) -> list[dict[str, Any]]:
         """One p99 alert over the routes that share the service's objective, and one per route
         with an objective of its own (it is left out of the shared one)."""
-        latency = f"{self.spec.metric_prefix}_http_request_duration_seconds_bucket"
-        own_routes = self.spec.route_latency_p99_seconds
-        shared = [self.spec.route_matcher("!~", list(own_routes))] if own_routes else []
-        alerts = [self.alert(
-            "LatencyP99AboveTarget",
-            f"histogram_quantile(0.99, sum by (namespace, job, le) "
-            f"(rate({self.own(latency, *shared, users=True)}[5m])))\n"
-            f"> {number(self.spec.latency_p99_seconds)}",
-            "10m", "warning",
-            f"{self.spec.service} answers 1 request in 100 slower than its "
-            f"{number(self.spec.latency_p99_seconds * 1000)} ms p99 target")]
-        for route, seconds in sorted(own_routes.items()):
+        alerts = []
+        for route, expr, seconds in self.latency_objectives("5m"):
+            to = f" to {route}" if route else ""
             alerts.append(self.alert(
-                "LatencyP99AboveTarget",
-                f"histogram_quantile(0.99, sum by (namespace, job, le) "
-                f"(rate({self.own(latency, self.spec.route_matcher('=~', [route]))}[5m])))\n"
-                f"> {number(seconds)}",
-                "10m", "warning",
-                f"{self.spec.service} answers 1 request in 100 to {route} slower than its "
-                f"{number(seconds * 1000)} ms p99 target", route=route))
+                "LatencyP99AboveTarget", f"{expr}\n> {number(seconds)}", "10m", "warning",
+                f"{self.spec.service} answers 1 request in 100{to} slower than its "
+                f"{number(seconds * 1000)} ms p99 target", **({"route": route} if route else {})))
         return alerts
 
     def service_down(self) -> dict[str, Any]:
@@ -199,6 +221,12 @@ class _Rules:
 
 def _seconds(window: str) -> int:
     return int(window[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[window[-1]]
+
+
+def service_queries(signals: ServiceSignals) -> _Rules:
+    """The expressions the service's rules are made of, for asking Prometheus the same
+    questions over other windows and series (a rollout's analysis)."""
+    return _Rules(signals, "", ())
 
 
 def service_rule_groups(signals: ServiceSignals, runbooks_url: str,

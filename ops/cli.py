@@ -18,7 +18,7 @@ from ops.errors import OpsError
 # The command modules, in the order `platform --help` lists them.
 COMMANDS: list[str] = [
     "operator.stacks", "operator.preview", "operator.up", "operator.history", "operator.scale",
-    "operator.rollback", "operator.promote", "operator.drift", "operator.destroy", "operator.recover",
+    "operator.rollback", "operator.promote", "operator.rollout", "operator.drift", "operator.destroy", "operator.recover",
     "planning.affected", "reporting.preview_comment", "reporting.drift_issues", "operator.adopt",
     "operator.env",
 ]

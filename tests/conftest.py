@@ -247,8 +247,8 @@ def http_status(url: str, body: dict | None = None, timeout: float = 10) -> int:
 
 
 # What a cold build of each tool of tools/engine takes on two cores (tools/engine/README.md).
-COLD_BUILD = {"promtool": "about 3 minutes", "monitoring-crds": "seconds",
-              "actionlint": "about a minute", **toolchain.COLD_BUILD}
+COLD_BUILD = {"promtool": "about 3 minutes", "prometheus": "about 3 minutes after promtool",
+              "monitoring-crds": "seconds", "actionlint": "about a minute", **toolchain.COLD_BUILD}
 
 
 def announce(config: pytest.Config, line: str) -> None:

@@ -72,3 +72,14 @@ def test_the_gateway_rolls_out_one_pod_at_a_time_within_its_budget(repo_renderer
     assert int(pdb["minAvailable"]) == int(Stack(stack).configured("min_available", 1))
     assert int(pdb["minAvailable"]) < int(hpa["minReplicas"]) == int(scaling["min_replicas"])
     assert int(hpa["maxReplicas"]) == int(scaling["max_replicas"])
+
+
+def test_the_documented_canary_config_is_valid_and_is_the_default(run_stack_with):
+    """The `platform:canary` block of docs/rollouts.md renders the gateway, and says what a
+    stack that sets nothing gets."""
+    from infra.config.canary import Canary
+
+    block = re.search(r"<!-- canary config -->\s*\n```yaml\n(.*?)```", DOCUMENT.read_text(), re.S)
+    canary = yaml.safe_load(block[1])["platform:canary"]
+    run_stack_with("api-gateway.staging", canary=canary)
+    assert Canary(**canary) == Canary()

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from infra.config.canary import Canary
 from infra.config.common import (
     ConfigModel,
     DnsLabel,
@@ -288,9 +289,19 @@ class GoServiceConfig(ConfigModel):
                                           "LoadBalancer Service (its NetworkPolicy admits them)")
     slo: Slo = Field(default_factory=Slo)
     monitoring: ServiceMonitoring = Field(default_factory=ServiceMonitoring)
+    canary: Canary = Field(default_factory=Canary,
+                           description="`platform rollout`: traffic steps and the analysis "
+                                       "between them")
 
     @model_validator(mode="after")
     def _consistent(self) -> "GoServiceConfig":
+        scrape = int(self.monitoring.scrape_interval[:-1]) * {"s": 1, "m": 60, "h": 3600}[
+            self.monitoring.scrape_interval[-1]]
+        if self.canary.window_seconds < 2 * scrape:
+            raise InvalidKey("canary.window_seconds",
+                             f"{self.canary.window_seconds} must cover at least two scrapes "
+                             f"(monitoring.scrape_interval {self.monitoring.scrape_interval}), "
+                             f"or the analysis has no rate to measure")
         if self.min_available >= self.scaling.min_replicas:
             raise InvalidKey("min_available",
                              f"{self.min_available} must be below scaling.min_replicas "

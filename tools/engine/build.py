@@ -239,6 +239,14 @@ COMPONENTS = [
         packages=["github.com/prometheus/prometheus/cmd/promtool"],
         binaries=["promtool"],
     ),
+    # The Prometheus server, from promtool's module (same version, same go.sum): the rollout
+    # analysis tests run it on loopback with the rendered rules over real gateway processes.
+    Component(
+        name="prometheus",
+        module="promtool",
+        packages=["github.com/prometheus/prometheus/cmd/prometheus"],
+        binaries=["prometheus"],
+    ),
     Component(
         name="monitoring-crds",
         packages=[],  # nothing to compile: the files come from the module

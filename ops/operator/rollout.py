@@ -1,0 +1,76 @@
+"""`platform rollout STACK --prometheus URL [--check] [--abort] [--json]`: take a release's new
+version through the stack's `platform:canary` steps, judged between steps by the service's own
+objectives over the new version's series (ops.rollout).
+
+`--check` runs one analysis of the new version now and changes nothing: exit 0 pass, 2 fail,
+3 inconclusive (too little traffic, no data), 1 Prometheus could not be asked; the gate a
+pipeline runs between the steps it takes itself. Without it the whole loop runs through the
+stack's step actions: exit 0 promoted, 2 rolled back, 3 held at a step. Every step and
+decision is printed as it happens; `--json` prints them as one document at the end.
+"""
+from __future__ import annotations
+
+import json
+
+from ops.engine.session import Session
+from ops.errors import OpsError
+from ops.rollout.analysis import Verdict
+from ops.rollout.controller import Event, Rollout, TrafficSplit
+from ops.rollout.stack import analyser_for
+
+CHECK_EXIT = {Verdict.PASS: 0, Verdict.FAIL: 2, Verdict.INCONCLUSIVE: 3, Verdict.ERROR: 1}
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "rollout", help="take a release through its canary steps, analysed between them")
+    parser.add_argument("stack", metavar="STACK")
+    parser.add_argument("--prometheus", metavar="URL", required=True,
+                        help="the environment's Prometheus (its HTTP API, e.g. a port-forward)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="one analysis of the new version now; change nothing")
+    mode.add_argument("--abort", action="store_true",
+                      help="send every request back to the stable version")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(run=run)
+
+
+def split_for(session: Session, stack: str, kind: str) -> TrafficSplit:
+    """The step actions of a stack: where its new version's share of traffic is set."""
+    raise OpsError(
+        f"stack '{stack}': the step actions of a {kind} stack are not in the program yet (its "
+        f"canary Deployment and the ingress controller's canary weight, docs/rollouts.md); run "
+        f"each step as a stack change and gate it with `platform rollout {stack} --check`")
+
+
+def line(event: Event) -> str:
+    return f"[{event.elapsed:7.1f}s] {event.action:<11} {event.weight:>3}%  {event.message}\n"
+
+
+def run(args) -> int:
+    session = Session.from_args(args)
+    info = session.stack(args.stack)
+    canary, analyser = analyser_for(session.project, info, args.prometheus)
+    if args.check:
+        analysis = analyser.analyse()
+        if args.json:
+            session.print_json({"stack": info.name, **analysis.to_dict()})
+        else:
+            session.out.write(f"{info.name}: {analysis.verdict.value}\n"
+                              + "".join(f"  {reason}\n" for reason in analysis.reasons))
+        return CHECK_EXIT[analysis.verdict]
+    split = split_for(session, info.name, info.kind)
+
+    def show(event: Event) -> None:
+        if not args.json:
+            session.out.write(line(event))
+            session.out.flush()
+
+    rollout = Rollout(info.name, canary, analyser, split, on_event=show)
+    outcome = rollout.abort() if args.abort else rollout.run()
+    if args.json:
+        session.out.write(json.dumps({"stack": info.name, "outcome": outcome.value,
+                                      "events": [e.to_dict() for e in rollout.events]},
+                                     indent=2, sort_keys=True) + "\n")
+    return outcome.exit_code

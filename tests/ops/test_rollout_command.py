@@ -1,0 +1,54 @@
+"""`platform rollout`'s refusals: one message naming the stack and the reason, exit 1, nothing
+changed (the stack file untouched). What it decides against a real Prometheus is in
+tests/test_rollout_prometheus.py."""
+from __future__ import annotations
+
+import pytest
+
+from ops.cli import main
+from tests.conftest import free_port
+
+
+def rollout(repo, capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["--project-dir", str(repo.root), "rollout", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_an_invalid_canary_config_is_refused_naming_the_key(repo, capsys):
+    path = repo.root / "Pulumi.api-gateway.staging.yaml"
+    before = path.read_text() + "  platform:canary:\n    steps: [50, 10]\n"
+    path.write_text(before)
+    code, _, err = rollout(repo, capsys, "api-gateway.staging", "--prometheus",
+                           "http://127.0.0.1:9", "--check")
+    assert code == 1
+    assert "stack 'api-gateway.staging': invalid config" in err
+    assert "platform:canary.steps" in err and "[50, 10] must rise step by step" in err
+    assert "Traceback" not in err and path.read_text() == before
+
+
+def test_a_worker_stack_is_refused(repo, capsys):
+    code, _, err = rollout(repo, capsys, "ai-worker.staging", "--prometheus", "http://127.0.0.1:9")
+    assert code == 1
+    assert err.startswith("error: stack 'ai-worker.staging': `platform rollout` analyses a Go "
+                          "service's own series in Prometheus")
+
+
+@pytest.mark.parametrize("mode", [[], ["--abort"]])
+def test_the_loop_of_a_go_service_says_its_step_actions_are_missing(repo, capsys, mode):
+    path = repo.root / "Pulumi.api-gateway.staging.yaml"
+    before = path.read_text()
+    code, _, err = rollout(repo, capsys, "api-gateway.staging", "--prometheus",
+                           f"http://127.0.0.1:{free_port()}", *mode)
+    assert code == 1
+    assert "the step actions of a go-service stack are not in the program yet" in err
+    assert "platform rollout api-gateway.staging --check" in err
+    assert path.read_text() == before
+
+
+def test_check_with_prometheus_unreachable_is_no_verdict(repo, capsys):
+    code, out, _ = rollout(repo, capsys, "api-gateway.staging", "--prometheus",
+                           f"http://127.0.0.1:{free_port()}", "--check")
+    assert code == 1
+    assert out.startswith("api-gateway.staging: error\n  Prometheus at http://127.0.0.1:")
+    assert "cannot be queried" in out
