@@ -12,7 +12,7 @@ from pulumi import automation as auto
 
 from ops.engine.automation import Engine
 from ops.engine.backends import Backend, Lock, StackState, deployment_of
-from ops.engine.updates import Update, number
+from ops.engine.updates import Update, every_summary, number
 from ops.errors import OpsError
 from ops.project import Project, StackInfo
 
@@ -80,7 +80,8 @@ class Session:
 
     def updates(self, stack: auto.Stack) -> list[Update]:
         with self.engine.errors(stack.name):
-            return number(stack.history(show_secrets=False))
+            return number(every_summary(
+                lambda size, page: stack.history(page_size=size, page=page, show_secrets=False)))
 
     def locks(self, stack: str) -> list[Lock]:
         """The lock objects of the stack in a self-managed backend; none on Pulumi Cloud, which

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from infra.project import CONFIG_NAMESPACE
 from infra.secrets import SECRET_PLACEHOLDER, holds_secure_value
@@ -95,6 +95,25 @@ def _time(value: Any) -> Optional[datetime]:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+# `pulumi stack history` answers one page of ten updates unless asked for others (its --page-size
+# defaults to 10, whatever the Automation API's docstring says), so numbering what it lists by
+# position would call the eleventh update "10" forever: every page is read.
+HISTORY_PAGE = 100
+
+
+def every_summary(page_of: Callable[[int, int], list[Any]]) -> list[Any]:
+    """Every update summary of a stack, newest first: `page_of(page_size, page)` (pages from 1)
+    read until a page comes back short."""
+    summaries: list[Any] = []
+    page = 1
+    while True:
+        batch = page_of(HISTORY_PAGE, page)
+        summaries.extend(batch)
+        if len(batch) < HISTORY_PAGE:
+            return summaries
+        page += 1
 
 
 def number(summaries: Iterable[Any]) -> list[Update]:

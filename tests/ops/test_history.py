@@ -100,3 +100,34 @@ def test_a_secret_the_stack_no_longer_sets_is_named_not_invented(updates):
     restored, missing = restored_config(current, updates[5].config)
     assert missing == ["platform:secret_env"]
     assert "platform:secret_env" not in restored
+
+
+def test_every_page_of_a_long_history_is_read_so_the_newest_update_keeps_its_number():
+    """The CLI lists ten updates a page unless asked for more; a stack with 250 updates on a
+    self-managed backend (every version 0) numbers its newest 250, not 10."""
+    from ops.engine import updates as module
+
+    records = [dict(cli_records()[0], message=f"update {n}") for n in range(250, 0, -1)]  # newest first
+    asked = []
+
+    def page_of(size: int, page: int) -> list[dict]:
+        asked.append((size, page))
+        return records[(page - 1) * size: page * size]
+
+    numbered = number(module.every_summary(page_of))
+    assert [u.version for u in numbered] == list(range(1, 251))
+    assert numbered[-1].message == "update 250" and numbered[0].message == "update 1"
+    assert asked == [(module.HISTORY_PAGE, page) for page in (1, 2, 3)]
+
+
+def test_a_history_that_fills_its_last_page_exactly_is_read_to_the_empty_page_after():
+    from ops.engine import updates as module
+
+    records = [cli_records()[0]] * module.HISTORY_PAGE
+    pages = []
+
+    def page_of(size: int, page: int) -> list[dict]:
+        pages.append(page)
+        return records[(page - 1) * size: page * size]
+
+    assert len(module.every_summary(page_of)) == module.HISTORY_PAGE and pages == [1, 2]
