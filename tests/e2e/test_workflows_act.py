@@ -161,6 +161,8 @@ class Actions:
             args: list[str] = (), env: dict[str, str] | None = None) -> tuple[Run, str]:
         """`act EVENT -W .github/workflows/WORKFLOW` in the repository, with the secrets of
         `environments`; (the run, its run id)."""
+        missing = [uses for uses, stand_in in pinned_actions().items() if not (stand_in / "action.yml").is_file()]
+        assert not missing, f"no stand-in in {STAND_INS} for {missing}: act would try to fetch them"
         self.runs += 1
         run_id = f"{self.runs}{secrets.randbelow(10**6):06d}"
         folder = self.base / f"run-{run_id}"
@@ -429,13 +431,9 @@ def test_drift_opens_an_issue_for_the_drifted_stack_only(actions: Actions):
         assert "999" in opened["staging"]["body"]
     finally:
         actions.ws.platform("up", "staging", "--refresh", "--yes")
+        for issue in actions.github.issues:  # what the next clean check does (tests/ops)
+            issue["state"] = "closed"
     assert actions.kube.get(quota)["spec"]["hard"]["pods"] == wanted
-
-    # Clean again: the next run closes the issue and passes.
-    run, _ = actions.act("workflow_dispatch", "drift.yml", {}, {"staging-read"}, ["--matrix", "env:staging"])
-    record(run, "drift.yml (staging, clean again)")
-    assert run.returncode == 0, run.explain()
-    assert [i for i in actions.github.issues if i["state"] == "open"] == []
 
 
 # -- rollback.yml: by hand, with inputs -------------------------------------------------------
