@@ -111,6 +111,19 @@ def test_every_outside_action_is_pinned_to_a_commit_with_its_release_named(path)
     assert all(PINNED.match(u) for u in outside), [u for u in outside if not PINNED.match(u)]
 
 
+def test_every_outside_action_has_an_offline_stand_in_for_the_act_runs():
+    # make e2e runs the workflows with act (tests/e2e/test_workflows_act.py), each pinned outside
+    # action replaced by its stand-in in tests/e2e/actions/<owner>/<name>/, which the README there
+    # describes: a new outside action needs one, or those runs would try to fetch it.
+    stand_ins = REPO_ROOT / "tests" / "e2e" / "actions"
+    readme = (stand_ins / "README.md").read_text()
+    outside = {m for path in WORKFLOWS + ACTIONS
+               for m in re.findall(r"uses:\s*([\w.-]+/[\w.-]+)@[0-9a-f]{40}", path.read_text())}
+    assert outside
+    assert [a for a in sorted(outside) if not (stand_ins / a / "action.yml").is_file()] == []
+    assert [a for a in sorted(outside) if f"| `{a}` |" not in readme] == []
+
+
 # -- what the workflows promise ------------------------------------------------------------------
 
 
