@@ -238,7 +238,7 @@ class Actions:
         for entry in entries:
             if "jobResult" in entry:
                 results.setdefault(entry["jobID"], []).append(entry["jobResult"])
-                names.setdefault(entry["jobID"], []).append(entry.get("job", ""))
+                names.setdefault(entry["jobID"], []).append(entry.get("job", "").split("/", 1)[-1])  # "<workflow>/<job>"
         return Run(workflow, result.returncode, results, names, entries, seconds), run_id
 
 
@@ -291,7 +291,7 @@ def seed_plugin_cache(store: Path) -> None:
            f"-docker-{pins['plugin-docker']}")
     plugin = store / "cache" / key / "0" / f"resource-kubernetes-v{pins['plugin-kubernetes']}"
     plugin.mkdir(parents=True)
-    shutil.copy2(BIN_DIR / "pulumi-resource-kubernetes", plugin / "pulumi-resource-kubernetes")
+    (plugin / "pulumi-resource-kubernetes").symlink_to(BIN_DIR / "pulumi-resource-kubernetes")
 
 
 def record(run: Run, name: str) -> None:
