@@ -93,6 +93,7 @@ class Run:
     workflow: str
     returncode: int
     results: dict[str, list[str]]  # job id -> the result of each of its runs (matrix legs)
+    # (a job of a called workflow: "<calling job>/<its id>")
     names: dict[str, list[str]]  # job id -> the name of each run, as GitHub shows it
     log: list[dict]
     seconds: float
@@ -237,8 +238,12 @@ class Actions:
         names: dict[str, list[str]] = {}
         for entry in entries:
             if "jobResult" in entry:
-                results.setdefault(entry["jobID"], []).append(entry["jobResult"])
-                names.setdefault(entry["jobID"], []).append(entry.get("job", "").split("/", 1)[-1])  # "<workflow>/<job>"
+                # "job" is "<workflow>/<name>", or "<calling job>/<workflow>/<name>" for a job of a
+                # called workflow, whose id is then "<calling job>/<id>".
+                path, _, name = entry.get("job", "").rpartition("/")
+                job = entry["jobID"] if "/" not in path else f"{path.split('/')[0]}/{entry['jobID']}"
+                results.setdefault(job, []).append(entry["jobResult"])
+                names.setdefault(job, []).append(name.strip())
         return Run(workflow, result.returncode, results, names, entries, seconds), run_id
 
 
@@ -338,6 +343,7 @@ def test_a_push_to_main_deploys_the_changed_stack(actions: Actions):
         assert run.results["staging-components"] == ["success"], run.explain()
         assert run.names["staging-components"] == [f"up {SERVICE}"]
         assert run.results["roll-up"] == ["success"], run.explain()
+        assert run.results["tests/roll-up"] == ["success"]  # the called test workflow's stand-in
         # only the changed stack: nothing for the environment stacks or production
         for job in ("staging-environment", "production-preview", "production-environment",
                     "production-components", "teardown"):
