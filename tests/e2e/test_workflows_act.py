@@ -260,7 +260,14 @@ def actions(cluster: Cluster, tmp_path_factory) -> Actions:
     try:
         ws = Workspace.create(base / "github", cluster.kubeconfig)
         ws.backend_url = store.backend_url
-        ws.extra_env = store.credentials()
+        # Deployed as the jobs deploy: the kubeconfig in the home folder (.github/actions/credentials),
+        # no KUBECONFIG variable. The Kubernetes provider takes $KUBECONFIG as its `kubeconfig`
+        # input when set, so a stack deployed with it differs from one the jobs see without it:
+        # every drift check would report the provider updated.
+        deployer = base / "deployer-home"
+        (deployer / ".kube").mkdir(parents=True)
+        (deployer / ".kube" / "config").write_text(cluster.kubeconfig.read_text())
+        ws.extra_env = {**store.credentials(), "HOME": str(deployer), "KUBECONFIG": None}
         for env in ENVIRONMENTS:
             ws.use_namespace(env, f"act-{env}")
         kubeconfig = json.dumps(yaml.safe_load(cluster.kubeconfig.read_text()))  # one line: JSON is YAML
