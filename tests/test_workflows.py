@@ -124,6 +124,19 @@ def test_every_outside_action_has_an_offline_stand_in_for_the_act_runs():
     assert [a for a in sorted(outside) if f"| `{a}` |" not in readme] == []
 
 
+def test_every_stand_in_script_passes_shellcheck(tmp_path):
+    failures = []
+    for path in sorted((REPO_ROOT / "tests" / "e2e" / "actions").glob("*/*/action.yml")):
+        for number, step in enumerate(yaml.safe_load(path.read_text())["runs"]["steps"]):
+            script = tmp_path / f"{path.parent.parent.name}-{path.parent.name}-{number}.sh"
+            script.write_text("#!/bin/bash\nset -e\n" + EXPRESSION.sub("expression", step["run"]))
+            result = subprocess.run([str(VENV_BIN / "shellcheck"), "-S", "style", str(script)],
+                                    capture_output=True, text=True, check=False)
+            if result.returncode:
+                failures.append(result.stdout)
+    assert failures == [], "\n".join(failures)
+
+
 # -- what the workflows promise ------------------------------------------------------------------
 
 
