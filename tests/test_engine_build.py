@@ -56,3 +56,15 @@ def test_a_build_error_is_not_tried_again(fake_go, capsys):
         build.go(["build", "."], build.ENGINE)
     assert calls.read_text().strip() == "1"
     assert "undefined: provider.Serve" in capsys.readouterr().err
+
+
+def test_every_component_has_its_folder_and_a_row_in_the_readme():
+    # tools/engine/README.md's table says what each binary in bin/ is built from; a component
+    # is one Go module of ours (go.mod, go.sum, and its glue) under tools/engine/.
+    readme = (build.ENGINE / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    for component in build.COMPONENTS:
+        assert (component.folder / "go.mod").is_file() and (component.folder / "go.sum").is_file(), component.name
+        for binary in component.binaries:
+            name = binary.split("/")[0] + ("/" if "/" in binary else "")
+            assert any(f"`{name}`" in row.split(" | ")[0] for row in rows), f"{binary} has no row in the README"

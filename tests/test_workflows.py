@@ -111,6 +111,32 @@ def test_every_outside_action_is_pinned_to_a_commit_with_its_release_named(path)
     assert all(PINNED.match(u) for u in outside), [u for u in outside if not PINNED.match(u)]
 
 
+def test_every_outside_action_has_an_offline_stand_in_for_the_act_runs():
+    # make e2e runs the workflows with act (tests/e2e/test_workflows_act.py), each pinned outside
+    # action replaced by its stand-in in tests/e2e/actions/<owner>/<name>/, which the README there
+    # describes: a new outside action needs one, or those runs would try to fetch it.
+    stand_ins = REPO_ROOT / "tests" / "e2e" / "actions"
+    readme = (stand_ins / "README.md").read_text()
+    outside = {m for path in WORKFLOWS + ACTIONS
+               for m in re.findall(r"uses:\s*([\w.-]+/[\w.-]+)@[0-9a-f]{40}", path.read_text())}
+    assert outside
+    assert [a for a in sorted(outside) if not (stand_ins / a / "action.yml").is_file()] == []
+    assert [a for a in sorted(outside) if f"| `{a}` |" not in readme] == []
+
+
+def test_every_stand_in_script_passes_shellcheck(tmp_path):
+    failures = []
+    for path in sorted((REPO_ROOT / "tests" / "e2e" / "actions").glob("*/*/action.yml")):
+        for number, step in enumerate(yaml.safe_load(path.read_text())["runs"]["steps"]):
+            script = tmp_path / f"{path.parent.parent.name}-{path.parent.name}-{number}.sh"
+            script.write_text("#!/bin/bash\nset -e\n" + EXPRESSION.sub("expression", step["run"]))
+            result = subprocess.run([str(VENV_BIN / "shellcheck"), "-S", "style", str(script)],
+                                    capture_output=True, text=True, check=False)
+            if result.returncode:
+                failures.append(result.stdout)
+    assert failures == [], "\n".join(failures)
+
+
 # -- what the workflows promise ------------------------------------------------------------------
 
 

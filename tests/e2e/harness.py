@@ -96,9 +96,10 @@ class Workspace:
     # Secret config values of each stack, decrypted: they must never show up in plain text in state.
     secret_values: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    # Another backend than the file backend in `backend` (e.g. an s3:// URL), and what it needs.
+    # Another backend than the file backend in `backend` (e.g. an s3:// URL), and what it needs
+    # (a variable set to None is left out, KUBECONFIG included).
     backend_url: str | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
     def create(cls, base: Path, kubeconfig: Path) -> "Workspace":
@@ -160,7 +161,11 @@ class Workspace:
         # PYTHONPATH too: pytest-xdist puts the repository on it, and the workspace runs its own copy.
         for var in ("PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE_FILE", "VIRTUAL_ENV", "PYTHONPATH"):
             env.pop(var, None)
-        env.update(self.extra_env)
+        for name, value in self.extra_env.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         return env
 
     def platform(self, *args: str, check: bool = True, timeout: float = 900,

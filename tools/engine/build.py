@@ -221,6 +221,13 @@ COMPONENTS = [
         packages=["github.com/rhysd/actionlint/cmd/actionlint"],
         binaries=["actionlint"],
     ),
+    # Runs the workflows in .github/ on this machine, steps on the host and no Docker
+    # (tests/e2e/test_workflows_act.py, in make e2e).
+    Component(
+        name="act",
+        packages=["github.com/nektos/act"],
+        binaries=["act"],
+    ),
     Component(
         name="gosec",
         packages=["github.com/securego/gosec/v2/cmd/gosec"],
