@@ -2,6 +2,8 @@
 models read them, turned into the questions asked of Prometheus."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from infra.config.canary import Canary
 from ops.errors import OpsError
 from ops.project import Project, StackInfo
@@ -17,6 +19,9 @@ def analyser_for(project: Project, info: StackInfo, prometheus_url: str,
         raise OpsError(f"stack '{info.name}': `platform rollout` analyses a Go service's own "
                        f"series in Prometheus; '{info.name}' is a {info.kind} stack (a Worker's "
                        f"versions are not in Prometheus: see docs/rollouts.md)")
+    if urlsplit(prometheus_url).scheme not in ("http", "https") or not urlsplit(prometheus_url).netloc:
+        raise OpsError(f"stack '{info.name}': --prometheus {prometheus_url!r} is not an http(s) URL "
+                       f"(for example http://prometheus.monitoring:9090)")
     # The program's modules: loaded only when used.
     from infra.go_service_stack import signals
 

@@ -52,3 +52,11 @@ def test_check_with_prometheus_unreachable_is_no_verdict(repo, capsys):
     assert code == 1
     assert out.startswith("api-gateway.staging: error\n  Prometheus at http://127.0.0.1:")
     assert "cannot be queried" in out
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "prometheus:9090", "ftp://127.0.0.1:9"])
+def test_a_prometheus_url_that_is_not_http_is_refused_before_any_query(repo, capsys, url):
+    code, out, err = rollout(repo, capsys, "api-gateway.staging", "--prometheus", url, "--check")
+    assert code == 1 and out == ""
+    assert err == (f"error: stack 'api-gateway.staging': --prometheus {url!r} is not an http(s) URL "
+                   "(for example http://prometheus.monitoring:9090)\n")
