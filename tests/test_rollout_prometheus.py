@@ -271,14 +271,19 @@ def record(record_property, events: list[Event]) -> None:
     record_property("outcome", events[-1].action)
 
 
-def test_a_good_release_is_promoted_through_every_step(fleet, record_property):
-    run, events = rollout(fleet)
-    driver = fleet.drive(limit=200_000, deadline=120)
+def under_traffic(fleet, action, **traffic):
+    """`action()` while the fleet's bounded traffic runs; the traffic stopped after, whatever happened."""
+    driver = fleet.drive(**traffic)
     try:
-        outcome = run.run()
+        return action()
     finally:
         fleet.stop.set()
         driver.join(timeout=30)
+
+
+def test_a_good_release_is_promoted_through_every_step(fleet, record_property):
+    run, events = rollout(fleet)
+    outcome = under_traffic(fleet, run.run, limit=200_000, deadline=120)
     record(record_property, events)
     assert outcome is Outcome.PROMOTED, "\n".join(e.message for e in events)
     assert fleet.split.history == [10, 50, 100]
@@ -298,12 +303,7 @@ def test_a_good_release_at_low_traffic_is_promoted_or_held_never_rolled_back(fle
     20 a verdict needs. Low traffic may delay the promotion (inconclusive windows), never fail
     a release that serves no error."""
     run, events = rollout(fleet, inconclusive_limit=5)
-    driver = fleet.drive(limit=20_000, deadline=240, rate=40)
-    try:
-        outcome = run.run()
-    finally:
-        fleet.stop.set()
-        driver.join(timeout=30)
+    outcome = under_traffic(fleet, run.run, limit=20_000, deadline=240, rate=40)
     record(record_property, events)
     verdicts = [e.analysis["verdict"] for e in events if e.action == "analysis"]
     assert outcome in (Outcome.PROMOTED, Outcome.HELD), [e.message for e in events]
@@ -315,12 +315,7 @@ def test_a_good_release_at_low_traffic_is_promoted_or_held_never_rolled_back(fle
 @pytest.mark.parametrize("fleet", [10], indirect=True)
 def test_a_release_failing_5_percent_is_rolled_back_within_one_window(fleet, record_property):
     run, events = rollout(fleet)
-    driver = fleet.drive(limit=200_000, deadline=120)
-    try:
-        outcome = run.run()
-    finally:
-        fleet.stop.set()
-        driver.join(timeout=30)
+    outcome = under_traffic(fleet, run.run, limit=200_000, deadline=120)
     assert outcome is Outcome.ROLLED_BACK, [e.message for e in events]
     assert fleet.split.history == [10, 0]  # never promoted past its first step
     (analysis,) = [e for e in events if e.action == "analysis"]
@@ -339,12 +334,7 @@ def test_a_release_failing_5_percent_is_rolled_back_within_one_window(fleet, rec
 
 def test_no_traffic_to_the_new_version_holds_and_says_so(fleet):
     run, events = rollout(fleet, inconclusive_limit=2)
-    driver = fleet.drive(limit=200_000, deadline=120, canary_traffic=False)
-    try:
-        outcome = run.run()
-    finally:
-        fleet.stop.set()
-        driver.join(timeout=30)
+    outcome = under_traffic(fleet, run.run, limit=200_000, deadline=120, canary_traffic=False)
     assert outcome is Outcome.HELD
     assert fleet.split.history == [10]  # neither promoted nor rolled back
     assert fleet.sent["canary"] == 0 and fleet.sent["stable"] > 0
@@ -372,12 +362,7 @@ def test_prometheus_lost_during_the_rollout_rolls_back_and_never_promotes(fleet)
             fleet.prometheus_process.wait(timeout=30)
 
     run.on_event = lose_prometheus
-    driver = fleet.drive(limit=200_000, deadline=120)
-    try:
-        outcome = run.run()
-    finally:
-        fleet.stop.set()
-        driver.join(timeout=30)
+    outcome = under_traffic(fleet, run.run, limit=200_000, deadline=120)
     assert outcome is Outcome.ROLLED_BACK
     assert fleet.split.history == [10, 0]
     assert [e.analysis["verdict"] for e in events if e.action == "analysis"] == ["error", "error"]
