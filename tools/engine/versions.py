@@ -25,6 +25,11 @@ BIN_DIR = ENGINE_DIR / "bin"
 # seconds> (PyPI spells it X.Y.ZaT); a pseudo-version names the same commit by its time.
 PSEUDO_VERSION = re.compile(r"^v?\d+\.\d+\.\d+-(?:0\.)?(\d{14})-([0-9a-f]{12})$")
 COMMIT_BUILD = re.compile(r"^(\d+\.\d+\.\d+)a(\d+)$")
+# Pseudo-versions whose commit a release was tagged at, by the commit: in pulumi/pulumi-kubernetes,
+# `git rev-list -n 1 v4.25.0` is f47bc2d6f1996444d11c12b4ef083b82585f7c07, and the released SDK
+# 4.25.0 differs from that commit's build 4.25.0a1768448096 only in the version it names. A
+# runner installs the released plugin of that version; the engine build compiles the same commit.
+RELEASE_TAGS = {"f47bc2d6f199": "4.25.0"}
 
 
 class VersionMismatch(Exception):
@@ -34,9 +39,10 @@ class VersionMismatch(Exception):
 def release_version(package: str, module_version: str, pinned: str | None) -> str:
     """The version a command built from Go module version `module_version` is released as.
 
-    A tag is its own version. A pseudo-version is the commit build that `pinned` names,
-    when `pinned` is the build of exactly that commit (same commit time); there is no other
-    way to give it a release version, so anything else is a mismatch.
+    A tag is its own version. A pseudo-version is the release tagged at its commit
+    (RELEASE_TAGS) when `pinned` is that release, or else the commit build that `pinned`
+    names, when `pinned` is the build of exactly that commit (same commit time); anything
+    else is a mismatch.
     """
     module_version = module_version.lstrip("v")
     pseudo = PSEUDO_VERSION.match(module_version)
@@ -45,13 +51,17 @@ def release_version(package: str, module_version: str, pinned: str | None) -> st
             raise VersionMismatch(f"requirements.txt pins {package}=={pinned} but tools/engine builds "
                                   f"{module_version}: make the two agree")
         return module_version
+    tag = RELEASE_TAGS.get(pseudo.group(2))
+    if tag is not None and pinned == tag:
+        return tag
     commit_time = datetime.strptime(pseudo.group(1), "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
     build = COMMIT_BUILD.match(pinned or "")
     if not build or int(build.group(2)) != int(commit_time.timestamp()):
+        release = f"release {tag} or its " if tag else ""
         raise VersionMismatch(
             f"tools/engine builds {package} from commit {pseudo.group(2)} ({module_version}, "
             f"committed {commit_time:%Y-%m-%d %H:%M:%S} UTC), but requirements.txt pins "
-            f"{package}=={pinned}, not that commit's build X.Y.Za{int(commit_time.timestamp())}"
+            f"{package}=={pinned}, not that commit's {release}build X.Y.Za{int(commit_time.timestamp())}"
         )
     return f"{build.group(1)}-alpha.{build.group(2)}"
 
