@@ -10,12 +10,15 @@ from infra.stacks import StackName
 def kubernetes_provider(stack: StackName, context: str) -> pulumi.ProviderResource:
     """Bound to one kubeconfig context: a stack cannot reach another cluster by accident.
 
-    The kubeconfig file itself comes from the operator's environment ($KUBECONFIG).
+    The kubeconfig file itself comes from the operator's environment ($KUBECONFIG, else
+    ~/.kube/config), read by the provider when it runs: `kubeconfig=""` keeps the SDK from
+    recording $KUBECONFIG's path as an input, which would differ between an operator's machine
+    and CI and show as drift of every stack.
     """
     import pulumi_kubernetes as kubernetes
 
     return kubernetes.Provider(naming.kubernetes_provider_name(stack), context=context,
-                               enable_server_side_apply=True)
+                               kubeconfig="", enable_server_side_apply=True)
 
 
 def cloudflare_provider(stack: StackName) -> pulumi.ProviderResource:

@@ -135,3 +135,15 @@ def test_kubernetes_objects_force_their_fields_back_after_an_edit(renderers, sta
     # Without it, server-side apply refuses to repair a field `kubectl edit` took over.
     for resource in custom_resources(renderers.run(stack), "kubernetes:"):
         assert resource.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if s.kind != "cloudflare-worker"], ids=str)
+def test_the_kubernetes_provider_records_no_kubeconfig_of_the_machine_it_ran_on(
+        run_stack_with, monkeypatch, stack):
+    # The SDK makes $KUBECONFIG the provider's `kubeconfig` input, kept in state: a stack
+    # deployed where it is set would show an update (drift) wherever it is not, such as CI.
+    # The provider process reads $KUBECONFIG (or ~/.kube/config) itself when the input is "".
+    monkeypatch.setenv("KUBECONFIG", "/home/operator/.kube/platform-staging")
+    run = run_stack_with(stack)
+    (provider,) = [r for r in run.resources if r.type == "pulumi:providers:kubernetes"]
+    assert provider.inputs.get("kubeconfig") == ""
