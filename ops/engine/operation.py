@@ -49,9 +49,11 @@ class StackNotInBackend(OpsError):
 
 def preview(session: Session, info: StackInfo, *, refresh: bool = False,
             config_file: Optional[Path] = None, packs: Optional[list[str]] = None,
-            quiet: bool = False, expect_no_changes: bool = False, admit: bool = True) -> Report:
+            quiet: bool = False, expect_no_changes: bool = False, admit: bool = True,
+            save_plan: Optional[Path] = None) -> Report:
     """The engine's plan for `info` (the report holds its errors when it failed). Its image is
-    admitted first (`admit=False`: a drift check, which reads what already runs)."""
+    admitted first (`admit=False`: a drift check, which reads what already runs). `save_plan`:
+    the engine's update plan written there, for an `up` held to it (`update(plan=...)`)."""
     if admit:  # before the engine is asked anything
         admission.admit(session, info, config_file)
     session.require_environment(info)
@@ -71,6 +73,8 @@ def preview(session: Session, info: StackInfo, *, refresh: bool = False,
         args += ["--config-file", str(config_file)]
     if expect_no_changes:
         args.append("--expect-no-changes")
+    if save_plan:
+        args += ["--save-plan", str(save_plan)]
     try:
         session.engine.run_with_events(info.name, args,
                                        _events(builder) if quiet else _events(builder, progress))
@@ -117,7 +121,8 @@ class UpdateEvents:
 
 def update(session: Session, info: StackInfo, *, refresh: bool = False,
            packs: Optional[list[str]] = None, message: Optional[str] = None,
-           previewed: bool = False, on_event: Optional[Callable[[auto.EngineEvent], None]] = None) -> dict:
+           previewed: bool = False, on_event: Optional[Callable[[auto.EngineEvent], None]] = None,
+           plan: Optional[Path] = None) -> dict:
     """`up` of one stack with progress lines (or `on_event`); returns its outputs, secrets masked.
 
     One engine run under the stack's lock: with a policy pack the CLI's `up` previews with it
@@ -125,6 +130,8 @@ def update(session: Session, info: StackInfo, *, refresh: bool = False,
     pack's stack validations (quota, network policy, zone) judge the complete plan, so an `up`
     that skipped the preview (as the Automation API's does) would report a violation only after
     applying it; a preview of its own before the update would run outside the lock.
+    With `plan` (a preview's `save_plan`), the engine applies nothing the plan does not hold:
+    a change made since that preview stops the update at the first resource it touches.
     """
     if not previewed:  # else a preview of this very file just admitted it
         admission.admit(session, info)
@@ -143,6 +150,8 @@ def update(session: Session, info: StackInfo, *, refresh: bool = False,
         args.append("--refresh")
     if message:
         args += ["--message", message]
+    if plan:
+        args += ["--plan", str(plan)]
     events = UpdateEvents(info.name, on_event or Progress(session.err, info.name, preview=False))
     try:
         session.engine.run_with_events(info.name, args, events)

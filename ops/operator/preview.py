@@ -3,6 +3,7 @@ whole environments, would change."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ops.engine.fleet import add_target_options
 from ops.engine.operation import StackNotInBackend, policy_packs, preview
@@ -18,6 +19,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the plan as JSON (the input of `platform preview-comment`)")
     parser.add_argument("--refresh", action="store_true", help="read the live objects first")
+    parser.add_argument("--save-plan", metavar="FILE", type=Path,
+                        help="one stack: write the engine's update plan to FILE, for `platform "
+                             "up STACK --plan FILE` (applies what this preview showed, or nothing)")
     add_policy_options(parser)
     parser.set_defaults(run=run)
 
@@ -30,13 +34,16 @@ def add_policy_options(parser) -> None:
 
 def run(args) -> int:
     if args.stack is None:
+        if args.save_plan:
+            raise OpsError("--save-plan writes the plan of one stack: name the stack, not --env/--all")
         from ops.operator.whole_environments import run_fleet_command
         return run_fleet_command(args, "preview")
     session = Session.from_args(args)
     info = session.stack(args.stack)
     try:
         report = preview(session, info, refresh=args.refresh, quiet=args.json,
-                         packs=policy_packs(session, args.policy_pack, args.no_policy))
+                         packs=policy_packs(session, args.policy_pack, args.no_policy),
+                         save_plan=args.save_plan and args.save_plan.resolve())
     except OpsError as error:
         if not args.json:
             raise

@@ -2,6 +2,8 @@
 or whole environments in dependency order, one line per stack."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from ops.engine.fleet import add_target_options
 from ops.engine.operation import can_ask, confirm, policy_packs, preview, update
 from ops.engine.session import Session
@@ -16,18 +18,26 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--refresh", action="store_true", help="read the live objects first")
     parser.add_argument("--message", help="a message recorded with the update")
     parser.add_argument("--json", action="store_true", help="print the stack outputs as JSON")
+    parser.add_argument("--plan", metavar="FILE", type=Path,
+                        help="one stack: apply only what `platform preview STACK --save-plan "
+                             "FILE` planned; any other change stops the update")
     add_policy_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     if args.stack is None:
+        if args.plan:
+            raise OpsError("--plan applies the plan of one stack: name the stack, not --env/--all")
         from ops.operator.whole_environments import run_fleet_command
         return run_fleet_command(args, "up")
     if not getattr(args, "dry_run", False):
         can_ask(args.yes, "`platform up`")
     session = Session.from_args(args)
     info = session.stack(args.stack)
+    if args.plan and not args.plan.is_file():
+        raise OpsError(f"stack '{info.name}': --plan {args.plan}: no such file (write it with "
+                       f"`platform preview {info.name} --save-plan {args.plan}`)")
     packs = policy_packs(session, args.policy_pack, args.no_policy)
     if not args.yes:
         plan = preview(session, info, refresh=args.refresh, packs=packs)
@@ -37,7 +47,7 @@ def run(args) -> int:
             session.err.write(f"{info.name}: no changes\n")
         confirm(session, f"update stack '{info.name}'?", yes=False)
     outputs = update(session, info, refresh=args.refresh, packs=packs, message=args.message,
-                     previewed=not args.yes)
+                     previewed=not args.yes, plan=args.plan and args.plan.resolve())
     if args.json:
         session.print_json(outputs)
     else:

@@ -229,6 +229,38 @@ def test_an_image_change_rolls_out_without_losing_ready_replicas(session: Sessio
     assert not below, f"ready/available replicas fell below the desired count: {below[:5]}"
 
 
+def test_an_update_plan_saved_by_preview_is_what_up_applies(session: Session, deployed, tmp_path):
+    """`pulumi preview --save-plan` then `pulumi up --plan` (what a reviewer approved is what is
+    applied): a stack change made after the plan is refused and applies nothing; the planned
+    change applies."""
+    plan, key = tmp_path / "plan.json", "platform:scaling.min_replicas"
+    before = session.ws.pulumi("config", "get", "--path", "-s", SERVICE, key).stdout.strip()
+    wanted = session.hpa_min(SERVICE) + 1
+    session.set(SERVICE, key, str(wanted))
+    try:
+        started = time.monotonic()
+        session.ws.pulumi("preview", "-s", SERVICE, "--save-plan", str(plan))
+        FIGURES["update plan: preview --save-plan"] = f"{time.monotonic() - started:.1f}s"
+        assert json.loads(plan.read_text())["resourcePlans"], "the plan names no resource"
+
+        session.set(SERVICE, key, str(wanted + 1))  # not what the plan was made of
+        refused = session.ws.pulumi("up", "--yes", "--plan", str(plan), "-s", SERVICE, check=False)
+        said = refused.stdout + refused.stderr
+        assert refused.returncode != 0, said
+        assert "plan" in said.lower(), said
+        assert session.hpa_min(SERVICE) == wanted - 1, "a change outside the plan was applied"
+
+        session.set(SERVICE, key, str(wanted))
+        started = time.monotonic()
+        session.ws.pulumi("up", "--yes", "--plan", str(plan), "-s", SERVICE)
+        FIGURES["update plan: up --plan"] = f"{time.monotonic() - started:.1f}s"
+        assert session.hpa_min(SERVICE) == wanted
+    finally:
+        session.set(SERVICE, key, before)
+        session.up(SERVICE)
+        session.rolled_out(SERVICE)
+
+
 def _desired_state(session: Session, stack: str) -> dict[str, dict]:
     """Each object of `stack` minus what the cluster writes itself (status, bookkeeping)."""
     out = {}

@@ -36,6 +36,14 @@ REFUSALS = {
     "a_usage_error": (["drift"], "one of the arguments STACK --env --all is required"),
     "a_rollback_without_a_version": (["rollback", "api-gateway.staging"],
                                      "the following arguments are required: --to"),
+    "a_plan_of_a_whole_environment": (["preview", "--env", "staging", "--save-plan", "plan.json"],
+                                      "error: --save-plan writes the plan of one stack"),
+    "up_of_a_whole_environment_by_plan": (["up", "--env", "staging", "--yes", "--plan", "plan.json"],
+                                          "error: --plan applies the plan of one stack"),
+    "up_by_a_plan_that_is_not_there": (
+        ["up", "api-gateway.staging", "--yes", "--plan", "build/no-such-plan.json"],
+        "error: stack 'api-gateway.staging': --plan build/no-such-plan.json: no such file (write it "
+        "with `platform preview api-gateway.staging --save-plan build/no-such-plan.json`)"),
     "adopt_without_a_terminal_or_yes": (["adopt", "api-gateway.staging"],
                                         "error: `platform adopt` asks before changing anything: pass --yes"),
 }
