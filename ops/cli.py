@@ -19,7 +19,8 @@ from ops.errors import OpsError
 COMMANDS: list[str] = [
     "operator.stacks", "operator.preview", "operator.up", "operator.history", "operator.scale",
     "operator.rollback", "operator.promote", "operator.rollout", "operator.drift", "operator.destroy", "operator.recover",
-    "planning.affected", "reporting.preview_comment", "reporting.drift_issues", "operator.adopt",
+    "planning.affected", "reporting.preview_comment", "reporting.drift_issues", "reporting.pull_request",
+    "operator.adopt",
     "operator.env",
 ]
 

@@ -74,8 +74,7 @@ def test_no_checkout_leaves_git_credentials_behind_pull_requests_are_made_throug
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False, name
     script = load(ACTIONS / "pull-request" / "action.yml")["runs"]["steps"][0]["run"]
-    assert "git push" not in script and 'gh api -X PUT "repos/$GITHUB_REPOSITORY/contents/$file"' in script
-    assert "gh pr create" in script
+    assert "git push" not in script and ".venv/bin/platform pull-request" in script
 
 
 def test_registry_credentials_reach_only_the_job_that_pushes(workflow):
@@ -130,7 +129,7 @@ def test_every_images_command_it_runs_is_one_the_command_accepts(workflow):
 
 def test_every_platform_command_it_runs_is_one_the_command_accepts(workflow):
     calls = commands(workflow, "platform")
-    assert {argv[0] for argv in calls} == {"promote"}
+    assert {argv[0] for argv in calls} == {"promote", "pull-request"}
     assert any("--image" in argv for argv in calls) and any("--image" not in argv for argv in calls)
     parser = platform_parser()
     for argv in calls:

@@ -422,8 +422,12 @@ def test_a_rollback_opens_a_pull_request_with_the_stack_file_it_left():
     assert record["needs"] == "rollback" and "!inputs.dry-run" in record["if"]
     assert record["permissions"] == {"contents": "write", "pull-requests": "write"}
     assert not job_secrets(record) and "environment" not in record  # no cloud identity beside the write token
-    script = scripts(record)[0]
-    assert 'gh api -X PUT "repos/$GITHUB_REPOSITORY/contents/$file"' in script and "gh pr create" in script
+    # The file the rollback left, over the checkout, proposed by the same action images.yml uses
+    # (`platform pull-request`: one commit through the API, then the pull request).
+    assert 'cp "build/rolled-back/Pulumi.$STACK.yaml" "Pulumi.$STACK.yaml"' in scripts(record)[0]
+    (propose,) = [s for s in record["steps"] if s.get("uses") == "./.github/actions/pull-request"]
+    assert propose["with"]["branch"] == "${{ env.BRANCH }}" and "${{ github.run_id }}" in record["env"]["BRANCH"]
+    assert record["steps"].index(propose) == len(record["steps"]) - 1
 
 
 # -- zizmor ----------------------------------------------------------------------------------------

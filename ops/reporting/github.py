@@ -1,5 +1,5 @@
 """The few GitHub REST calls CI needs: one comment per stack on a pull request, one issue per
-drifted stack, through PyGithub (pagination by GitHub's Link headers, retries with backoff on
+drifted stack, one pull request with the stack files a run changed, through PyGithub (pagination by GitHub's Link headers, retries with backoff on
 server errors, and GitHub's rate limits waited out: Retry-After, or X-RateLimit-Reset once
 X-RateLimit-Remaining is 0, on a 403 or a 429). Credentials come from the environment Actions
 sets (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL); the token is never printed.
@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
 import requests
-from github import Auth, Github, GithubException, GithubRetry
+from github import Auth, Github, GithubException, GithubRetry, UnknownObjectException
 
 from ops.errors import OpsError
 
@@ -42,7 +42,7 @@ class _Retry(GithubRetry):
 def retry_policy() -> _Retry:
     return _Retry(total=RETRIES, backoff_factor=1.0, max_rate_limit_wait=MAX_WAIT_SECONDS,
                   status_forcelist=[429, *range(500, 600)],
-                  allowed_methods=_Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"})
+                  allowed_methods=_Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH", "PUT"})
 
 
 class GitHub:
@@ -128,6 +128,31 @@ class GitHub:
                 issue.edit(state="closed")
             closed.append(issue.html_url or "")
         return closed
+
+    def propose_files(self, branch: str, title: str, body: str, files: dict[str, bytes]) -> str:
+        """A new branch `branch` from the default branch's head with `files` (path -> content),
+        one commit each made through the API (no git credentials in the checkout), and a pull
+        request of it into the default branch: its URL."""
+        with self._calling("GET", ""):
+            base = self._repo.default_branch
+        with self._calling("GET", f"/git/ref/heads/{base}"):
+            head = self._repo.get_git_ref(f"heads/{base}").object.sha
+        with self._calling("POST", "/git/refs"):
+            self._repo.create_git_ref(f"refs/heads/{branch}", head)
+        for path, content in files.items():
+            existing = None
+            with self._calling("GET", f"/contents/{path}?ref={branch}"):
+                try:
+                    existing = self._repo.get_contents(path, ref=branch)
+                except UnknownObjectException:  # a new file: 404 is no error here
+                    pass
+            with self._calling("PUT", f"/contents/{path}"):
+                if existing is None:
+                    self._repo.create_file(path, title, content, branch=branch)
+                else:
+                    self._repo.update_file(path, title, content, existing.sha, branch=branch)
+        with self._calling("POST", "/pulls"):
+            return self._repo.create_pull(base=base, head=branch, title=title, body=body).html_url or ""
 
 
 def _reason(error: Exception) -> str:

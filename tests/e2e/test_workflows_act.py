@@ -20,9 +20,9 @@ What act cannot do, and how the module does without it:
 - deploy.yml's first job calls test.yml, which runs `make test` and `make e2e`, this module
   included: in the deploy run's repository, test.yml is replaced by a workflow_call workflow of
   one job that says so (deploy.yml itself is not touched).
-- rollback.yml's `record` job opens its pull request with the GitHub CLI (`gh api`, `gh pr
-  create`), which this machine does not have and which talks to GitHub over HTTPS only: the
-  rollback run is `-j rollback` (the rollback and the stack file it uploads for `record`).
+- GitHub itself: the API stand-in of tests/ops (comments, issues, branches, files, pull
+  requests) answers the project's commands (`platform preview-comment`, `drift-issues`,
+  `pull-request`), so rollback.yml's `record` job opens its pull request there.
 """
 
 from __future__ import annotations
@@ -476,13 +476,16 @@ def test_a_rollback_by_hand_restores_the_configuration_and_hands_on_the_stack_fi
               "dry-run": "false"}
     bound = {e.replace("${{ inputs.environment }}", inputs["environment"])
              for e in environments_bound("rollback.yml", ["rollback"])}
+    # GitHub's main, as the record job's pull request starts from: main with the bad image.
+    actions.github.branches["main"] = {p.name: p.read_bytes() for p in actions.ws.root.glob("Pulumi.*.yaml")}
     try:
         run, run_id = actions.act("workflow_dispatch", "rollback.yml", {"inputs": inputs}, bound,
-                                  ["-j", "rollback", *[a for k, v in inputs.items() for a in ("--input", f"{k}={v}")]])
-        record(run, "rollback.yml (config, a staging component)")
+                                  [a for k, v in inputs.items() for a in ("--input", f"{k}={v}")])
+        record(run, "rollback.yml (config, a staging component, and its pull request)")
         assert bound == {"staging"}
         assert run.returncode == 0, run.explain()
-        assert run.results == {"rollback": ["success"]}, run.explain()
+        assert run.results == {"rollback": ["success"], "record": ["success"], "roll-up": ["success"]}, \
+            run.explain()
         assert run.names["rollback"] == [f"rollback {SERVICE} to {good} (config)"]
         rolled_out(actions.kube, SERVICE, actions.ws.root)
         assert actions.image(SERVICE) == original["platform:image"]["ref"]
@@ -493,6 +496,15 @@ def test_a_rollback_by_hand_restores_the_configuration_and_hands_on_the_stack_fi
         assert actions.engine_config(SERVICE, uploaded) == actions.engine_config(
             SERVICE, actions.git("show", f"HEAD~1:Pulumi.{SERVICE}.yaml"))
         assert NEW_IMAGE not in uploaded
+        # The record job's pull request puts that file on a branch of main: the rollback sticks
+        # once it is merged (drift and the next deploy then agree with what runs).
+        branch = f"rollback/{SERVICE}-{run_id}"
+        (pull,) = [p for p in actions.github.pulls.values() if p["head"]["ref"] == branch]
+        assert pull["base"]["ref"] == "main" and pull["title"] == f"{SERVICE}: keep the rollback to {good}"
+        assert f"`{SERVICE}` to `{good}` (config" in pull["body"]
+        proposed = actions.github.branches[branch]
+        assert proposed[f"Pulumi.{SERVICE}.yaml"].decode() == uploaded
+        assert {p for p in proposed if proposed[p] != actions.github.branches["main"][p]} == {f"Pulumi.{SERVICE}.yaml"}
     finally:  # main as it was, deployed again
         actions.git("revert", "--no-edit", "HEAD")
         actions.ws.platform("up", SERVICE, "--yes", "--message", "deploy main")

@@ -2,6 +2,8 @@
 and GitHub's API as a stand-in on loopback."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import os
@@ -100,7 +102,9 @@ def repo(project_template: Path, tmp_path: Path) -> ProjectRepo:
 
 class GitHubStandIn(ThreadingHTTPServer):
     """The slice of GitHub's REST API that `platform` calls, on loopback, holding its state
-    in memory: pull request comments and issues of one repository. Like GitHub it pages lists
+    in memory: pull request comments, issues, and the branches, files and pull requests of one
+    repository (`branches`: each branch's files by path; `main` is the default branch, seeded
+    by the test). Like GitHub it pages lists
     with Link headers and gives each object its API `url`; `answers` are canned answers
     (status, headers, body) given, in order, before any request is served, such as a rate
     limit; `seen` records each request with the time it arrived."""
@@ -113,6 +117,8 @@ class GitHubStandIn(ThreadingHTTPServer):
         self.comments: dict[int, list[dict]] = {}
         self.issues: list[dict] = []
         self.pulls: dict[int, dict] = {}
+        self.branches: dict[str, dict[str, bytes]] = {"main": {}}
+        self.heads: dict[str, str] = {"main": hashlib.sha1(b"main").hexdigest()}
         self.requests: list[tuple[str, str]] = []
         self.seen: list[tuple[float, str, str, int]] = []  # (time, method, path, status)
         self.answers: list[tuple[int, dict[str, str], object]] = []
@@ -139,6 +145,20 @@ class GitHubStandIn(ThreadingHTTPServer):
 
     def issue_view(self, issue: dict) -> dict:
         return {**issue, "url": f"{self.repo_url}/issues/{issue['number']}"}
+
+    def file_view(self, path: str, content: bytes) -> dict:
+        return {"type": "file", "path": path, "name": path.rsplit("/", 1)[-1], "encoding": "base64",
+                "content": base64.b64encode(content).decode(), "sha": blob_sha(content),
+                "url": f"{self.repo_url}/contents/{path}"}
+
+    def commit(self, branch: str, message: str) -> dict:
+        self.heads[branch] = hashlib.sha1(f"{self.heads[branch]}{message}".encode()).hexdigest()
+        return {"sha": self.heads[branch], "message": message}
+
+
+def blob_sha(content: bytes) -> str:
+    """git's id of a blob, as GitHub gives a file's `sha`."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
 class _GitHubHandler(BaseHTTPRequestHandler):
@@ -221,6 +241,54 @@ class _GitHubHandler(BaseHTTPRequestHandler):
                     return self._send(200, server.issue_view(issue))
         if parts[0] == "pulls" and len(parts) == 2 and method == "GET" and int(parts[1]) in server.pulls:
             return self._send(200, server.pulls[int(parts[1])])
+        if parts == [""] and method == "GET":
+            return self._send(200, {"full_name": server.repository, "name": server.repository.split("/")[1],
+                                    "default_branch": "main", "url": server.repo_url})
+        return self._route_git(method, parts, query, body)
+
+    def _route_git(self, method: str, parts: list[str], query: dict, body) -> None:
+        """Branches, files and pull requests."""
+        server = self.server
+        if parts[:3] == ["git", "ref", "heads"] and method == "GET":
+            branch = "/".join(parts[3:])
+            if branch not in server.heads:
+                return self._send(404, {"message": "Not Found"})
+            return self._send(200, {"ref": f"refs/heads/{branch}", "url": f"{server.repo_url}/git/refs/heads/{branch}",
+                                    "object": {"sha": server.heads[branch], "type": "commit"}})
+        if parts == ["git", "refs"] and method == "POST":
+            branch = body["ref"].removeprefix("refs/heads/")
+            if branch in server.heads:
+                return self._send(422, {"message": "Reference already exists"})
+            source = next(b for b, sha in server.heads.items() if sha == body["sha"])
+            server.branches[branch], server.heads[branch] = dict(server.branches[source]), body["sha"]
+            return self._send(201, {"ref": body["ref"], "object": {"sha": body["sha"], "type": "commit"},
+                                    "url": f"{server.repo_url}/git/{body['ref']}"})
+        if parts[0] == "contents" and len(parts) > 1:
+            path = "/".join(parts[1:])
+            branch = (query.get("ref") or [body.get("branch", "main") if body else "main"])[0]
+            files = server.branches.get(branch)
+            if files is None:
+                return self._send(404, {"message": "No commit found for the ref"})
+            if method == "GET":
+                if path not in files:
+                    return self._send(404, {"message": "Not Found"})
+                return self._send(200, server.file_view(path, files[path]))
+            if method == "PUT":
+                if path in files and body.get("sha") != blob_sha(files[path]):
+                    return self._send(409, {"message": f"{path} does not match {body.get('sha')}"})
+                created = path not in files
+                files[path] = base64.b64decode(body["content"])
+                return self._send(201 if created else 200, {"content": server.file_view(path, files[path]),
+                                                            "commit": server.commit(branch, body["message"])})
+        if parts == ["pulls"] and method == "POST":
+            if body["head"] not in server.branches:
+                return self._send(422, {"message": "Validation Failed: head"})
+            number = server.new_id()
+            server.pulls[number] = {
+                "number": number, "title": body["title"], "body": body.get("body"), "state": "open",
+                "head": {"ref": body["head"], "sha": server.heads[body["head"]]}, "base": {"ref": body["base"]},
+                "url": f"{server.repo_url}/pulls/{number}", "html_url": f"https://github.test/pull/{number}"}
+            return self._send(201, server.pulls[number])
         return self._send(404, {"message": "Not Found"})
 
     def do_GET(self):
@@ -231,6 +299,9 @@ class _GitHubHandler(BaseHTTPRequestHandler):
 
     def do_PATCH(self):
         self._route("PATCH")
+
+    def do_PUT(self):
+        self._route("PUT")
 
 
 @pytest.fixture
