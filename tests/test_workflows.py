@@ -202,6 +202,27 @@ def test_every_deploy_job_applies_the_one_commit_of_the_push():
                 assert step["with"]["ref"] in ("${{ env.COMMIT }}", "${{ env.BEFORE }}"), name
 
 
+def test_production_applies_the_update_plan_its_reviewers_approved():
+    deploy = jobs(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
+    preview = deploy["production-preview"]
+    (saving,) = [s for s in scripts(preview) if "--save-plan" in s]
+    assert '--save-plan "$RUNNER_TEMP/plan/plan.json"' in saving and '> "$RUNNER_TEMP/plan/preview.json"' in saving
+    (kept,) = [s for s in preview["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert kept["with"] == {"name": "plan-${{ matrix.stack }}", "path": "${{ runner.temp }}/plan/",
+                            "retention-days": 7}
+    for name in ("production-environment", "production-components"):
+        job = deploy[name]
+        assert "production-preview" in job["needs"], name
+        (fetched,) = [s for s in job["steps"] if s.get("with", {}).get("name") == "plan-${{ matrix.stack }}"]
+        assert fetched["uses"].startswith("actions/download-artifact@") and fetched["with"]["path"] == "build/plan"
+        (up,) = [s for s in scripts(job) if "platform up" in s]
+        # Every up of an existing stack is held to the plan; only a new stack (nothing to plan
+        # against, said by its preview's JSON) is created without one.
+        assert up.count("platform up") == 2 and "--plan build/plan/plan.json" in up, name
+        assert "jq -e '.new_stack' build/plan/preview.json" in up, name
+        assert job["steps"].index(fetched) < [i for i, s in enumerate(job["steps"]) if "platform up" in s.get("run", "")][0]
+
+
 def test_deploy_runs_only_for_a_commit_whose_tests_passed():
     deploy = load(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
     assert deploy["jobs"]["tests"]["uses"] == "./.github/workflows/test.yml"
