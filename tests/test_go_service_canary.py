@@ -11,7 +11,6 @@ from offline.mock_engine import unwrap_secrets
 from infra.project import PROJECT_ROOT
 from offline.render import Renderer, normalize
 
-from tests.conftest import single
 
 STACK = "api-gateway.staging"
 NEW_IMAGE = "registry.example.com/platform/api-gateway@sha256:" + "7c" * 32
