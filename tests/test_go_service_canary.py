@@ -4,12 +4,17 @@ its pods told apart by their track, covered by the service's NetworkPolicy, PodD
 and scrape; without a release, none of them."""
 from __future__ import annotations
 
+import kubernetes_validate
 import pytest
 
 from components.go_service import CANARY_ANNOTATION, CANARY_WEIGHT_ANNOTATION
 from offline.mock_engine import unwrap_secrets
 from infra.project import PROJECT_ROOT
 from offline.render import Renderer, normalize
+from policy.pack import POLICIES
+
+from tests.policy.engine_view import pack_violations, stack_resources
+from tests.test_render import KUBERNETES_VERSION
 
 
 STACK = "api-gateway.staging"
@@ -144,3 +149,13 @@ def test_a_release_of_the_stable_image_is_refused(failing_run, repo_renderer):
 def test_a_release_needs_a_public_host_and_a_pinned_stable_image(failing_run):
     message = refusal(failing_run, canary=release(10), expose=None)
     assert "platform:canary.release: needs expose" in message
+
+
+def test_every_manifest_with_a_release_validates_strictly_and_passes_the_pack(with_release):
+    kubernetes = [r for r in with_release.resources if r.type.startswith("kubernetes:")
+                  and not r.type.startswith("kubernetes:monitoring.coreos.com/")]
+    assert {"api-gateway-canary"} <= {r.inputs["metadata"]["name"] for r in kubernetes}
+    for resource in kubernetes:
+        kubernetes_validate.validate(normalize(unwrap_secrets(resource.inputs)),
+                                     KUBERNETES_VERSION, strict=True)
+    assert pack_violations(POLICIES, stack_resources(with_release)) == []
