@@ -152,7 +152,8 @@ def rollout_updates(ws: Workspace, since: int) -> list[tuple[str, object]]:
     """(message, the canary release's weight in the recorded config, or None) of each update
     after the first `since`, oldest first."""
     found = []
-    for update in sorted(ws.history(SERVICE), key=lambda u: u["version"])[since:]:
+    # A DIY backend (file, S3) numbers every update 0: their order is their start time.
+    for update in sorted(ws.history(SERVICE), key=lambda u: u["startTime"])[since:]:
         entry = (update.get("config") or {}).get("platform:canary") or {}
         canary = entry.get("objectValue") or json.loads(entry.get("value") or "{}")
         found.append((update.get("message"), (canary.get("release") or {}).get("weight")))

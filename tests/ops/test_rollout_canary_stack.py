@@ -126,3 +126,21 @@ def test_promote_release_edits_keep_the_rest_of_the_file(repo):
                      "platform:image": {"ref": NEW_IMAGE}}
     with pytest.raises(OpsError, match="no platform:canary.release to promote"):
         promote_release(StackFileEditor(path))
+
+
+def test_the_quota_check_counts_a_canary_releases_pods(repo):
+    """api-gateway is staging's one Go service (quota: 8 CPUs of limits, 1 a pod): at max 6, one
+    surge pod fits; with a release's 2 (min_replicas) pods, 9 CPUs do not."""
+    from infra.errors import ConfigError
+    from ops.operator.config_change import check_quota
+    from ops.stack_config import validated
+
+    project = Project.at(repo.root)
+    info = project.stack(STACK)
+    scaling = {"min_replicas": 2, "max_replicas": 6}
+    check_quota(project, info, validated(project, info, {"platform:scaling": scaling}))
+    candidate = validated(project, info, {"platform:scaling": scaling, "platform:canary": {
+        "release": {"image": NEW_IMAGE, "weight": 10}}})
+    with pytest.raises(ConfigError, match="and a canary release's pods\\) would need limits.cpu "
+                                          "9, above the environment's quota 8"):
+        check_quota(project, info, candidate)
