@@ -250,7 +250,7 @@ class GoService(pulumi.ComponentResource):
         deployment = _deployment(parts, image, service_account, pod)
         service = _service(parts, deployment)
         _network_policy(parts)
-        _disruption_budget(parts)
+        _disruption_budget(parts, deployment)
         _autoscaler(parts, deployment)
         self.public_url = _exposure(parts, service)
         _canary(parts, service_account, pod)
@@ -414,8 +414,8 @@ def _service(parts: _Parts, deployment: Deployment) -> Service:
 
 def _canary(parts: _Parts, service_account: ServiceAccount, pod: _PodInputs) -> None:
     """A release's new version beside the stable one: the same pod spec with its image, under
-    the service's name (its NetworkPolicy, PodDisruptionBudget and scrape cover it), told apart
-    by its track; its own Service; its share of the public host through the ingress
+    the service's name (its NetworkPolicy and scrape cover it), told apart by its track; its own
+    PodDisruptionBudget and Service; its share of the public host through the ingress
     controller's canary Ingress. No autoscaler: it runs `min_replicas` pods while its share
     is set, and is gone once promoted or rolled back."""
     args, canary = parts.args, parts.args.canary
@@ -434,6 +434,9 @@ def _canary(parts: _Parts, service_account: ServiceAccount, pod: _PodInputs) -> 
             metadata=ObjectMetaArgs(labels=labels, annotations=pod.annotations or None),
             spec=spec)),
         opts=parts.opts)
+    PodDisruptionBudget(f"{name}-pdb", metadata=parts.meta(name), spec=PodDisruptionBudgetSpecArgs(
+        min_available=args.min_available,
+        selector=LabelSelectorArgs(match_labels=parts.canary_selector)), opts=parts.opts)
     service = Service(f"{name}-service", metadata=parts.meta(name), spec=ServiceSpecArgs(
         type="ClusterIP", selector=parts.canary_selector,
         ports=[ServicePortArgs(name="http", port=args.port, target_port="http", protocol="TCP")]),
@@ -461,10 +464,14 @@ def _network_policy(parts: _Parts) -> None:
         opts=parts.opts)
 
 
-def _disruption_budget(parts: _Parts) -> None:
+def _disruption_budget(parts: _Parts, deployment: Deployment) -> None:
+    # The stable pods only: counting a canary's pods, a drain could evict every stable pod
+    # while the canary's kept the budget, and the stable Service would have no endpoint left.
+    # After the Deployment, like the Service: its pods carry the track by then.
     PodDisruptionBudget(f"{parts.name}-pdb", metadata=parts.meta(), spec=PodDisruptionBudgetSpecArgs(
         min_available=parts.args.min_available,
-        selector=LabelSelectorArgs(match_labels=parts.selector)), opts=parts.opts)
+        selector=LabelSelectorArgs(match_labels=parts.stable_selector)),
+        opts=pulumi.ResourceOptions.merge(parts.opts, pulumi.ResourceOptions(depends_on=[deployment])))
 
 
 def _autoscaler(parts: _Parts, deployment: Deployment) -> None:

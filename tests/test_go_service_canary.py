@@ -95,13 +95,17 @@ def test_the_canary_ingress_splits_the_same_host_and_path_by_its_weight(with_rel
     assert "cert-manager.io/cluster-issuer" not in annotations
 
 
-def test_the_policy_budget_and_scrape_cover_the_canary_pods(with_release):
+def test_the_policy_a_budget_and_the_scrape_cover_the_canary_pods(with_release):
     pod_labels = objects(with_release, DEPLOYMENT)["api-gateway-canary"]["spec"]["template"][
         "metadata"]["labels"]
     (policy,) = objects(with_release, POLICY).values()
-    (pdb,) = objects(with_release, PDB).values()
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
-    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    # A budget each: the stable pods' never counts the canary's (a drain could otherwise leave
+    # the stable Service without a pod).
+    budgets = objects(with_release, PDB)
+    assert budgets["api-gateway-canary"]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert budgets["api-gateway"]["spec"]["selector"]["matchLabels"]["track"] == "stable"
+    assert budgets["api-gateway-canary"]["spec"]["minAvailable"] == 1 < 2  # below its replicas
     (hpa,) = objects(with_release, HPA).values()
     assert hpa["spec"]["scaleTargetRef"]["name"] == "api-gateway"  # the stable one only
     (monitor,) = objects(with_release, MONITOR).values()
