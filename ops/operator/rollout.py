@@ -5,7 +5,9 @@ objectives over the new version's series (ops.rollout).
 `--check` runs one analysis of the new version now and changes nothing: exit 0 pass, 2 fail,
 3 inconclusive (too little traffic, no data), 1 Prometheus could not be asked; the gate a
 pipeline runs between the steps it takes itself. Without it the whole loop runs through the
-stack's step actions: exit 0 promoted, 2 rolled back, 3 held at a step. Every step and
+stack's step actions (a Go service's: the weight of the canary release its stack file declares,
+each step one `up` of the stack, ops.rollout.canary_stack): exit 0 promoted, 2 rolled back, 3
+held at a step; a stack file without a release has nothing to roll out (exit 1). Every step and
 decision is printed as it happens; `--json` prints them as one document at the end.
 """
 from __future__ import annotations

@@ -62,7 +62,6 @@ class CanaryStackSplit:
     def __init__(self, session: Session, info: StackInfo):
         self.session = session
         self.info = info
-        self.updates: list[str] = []  # the message of each update, in order
 
     def _stack_file(self) -> StackFileEditor:
         return StackFileEditor(self.session.project.stack_file(self.info.name))
@@ -110,7 +109,5 @@ class CanaryStackSplit:
         `message`; an edit that changes nothing runs no update."""
         if not stack_file.changed():
             return
-        message = f"platform rollout: {message}"
         apply_stack_file(self.session, self.info, stack_file, dry_run=False, yes=True,
-                         question="", message=message)
-        self.updates.append(message)
+                         question="", message=f"platform rollout: {message}")
