@@ -210,7 +210,7 @@ def running_fleet(prometheus_binary: Path, rules: tuple[Path, str], gateway_bina
         url = f"http://127.0.0.1:{port}"
         targets = [{"targets": [base.removeprefix("http://")],
                     "labels": {"namespace": namespace, "track": track}}
-                   for base, track in zip(bases, ["stable", "canary"])]
+                   for base, track in zip(bases, ["stable", "canary"], strict=True)]
         config = folder / "prometheus.yml"
         config.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
