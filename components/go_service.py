@@ -79,6 +79,14 @@ NONROOT_UID = 65532  # the distroless "nonroot" user
 SECRET_FILES_DIR = "/var/run/secrets/platform"  # nosec B105 -- a directory, not a password
 SECRET_FILE_MODE = 0o440  # read-only, for the pod's user and its fsGroup only
 GRACE_MARGIN_SECONDS = 5  # signal delivery and process exit on top of drain + shutdown
+# The track a pod serves: its series carry it (the ServiceMonitor's podTargetLabels), so a
+# release's analysis reads the new version alone while the service's alerts count both.
+TRACK = "track"
+STABLE_POD_LABELS = {TRACK: "stable"}
+CANARY_POD_LABELS = {TRACK: "canary"}
+# ingress-nginx: a second Ingress for the same host and path, sent `canary-weight` % of it.
+CANARY_ANNOTATION = "nginx.ingress.kubernetes.io/canary"
+CANARY_WEIGHT_ANNOTATION = "nginx.ingress.kubernetes.io/canary-weight"
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,16 @@ class Monitoring:
 
 
 @dataclass(frozen=True)
+class CanaryRelease:
+    """A new version beside the stable one: its own Deployment (the same pod spec with its
+    image, `min_replicas` pods), Service and Ingress, sent `weight` % of the ingress traffic."""
+
+    image: str
+    weight: int  # 0..100
+    pod_labels: Mapping[str, str] = field(default_factory=lambda: dict(CANARY_POD_LABELS))
+
+
+@dataclass(frozen=True)
 class GoServiceArgs:
     namespace: pulumi.Input[str]
     image: Union[str, ImageBuild]
@@ -165,6 +183,7 @@ class GoServiceArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     exposure: Optional[Exposure] = None
     monitoring: Optional[Monitoring] = None
+    canary: Optional[CanaryRelease] = None
 
     @property
     def termination_grace_period_seconds(self) -> int:
@@ -182,6 +201,17 @@ class _Parts:
     @property
     def selector(self) -> dict[str, str]:
         return {"app.kubernetes.io/name": self.name}
+
+    @property
+    def stable_selector(self) -> dict[str, str]:
+        """The stable pods only. The Deployment's own selector stays `selector` (immutable in
+        Kubernetes); the Service selects by this one, so a canary's pods never serve the
+        stable Service's traffic."""
+        return {**self.selector, **STABLE_POD_LABELS}
+
+    @property
+    def canary_selector(self) -> dict[str, str]:
+        return {**self.selector, **self.args.canary.pod_labels}
 
     def meta(self, object_name: Optional[str] = None) -> ObjectMetaArgs:
         return service_metadata(self.name, self.args.namespace, self.args.labels,
@@ -204,7 +234,7 @@ class GoService(pulumi.ComponentResource):
     it is built from a Dockerfile, a ConfigMap when it mounts files, a Secret when it has
     secret_env; when exposed, a ServiceIngress (its Ingress); when monitored, a
     ServiceMonitoring (ServiceMonitor and PrometheusRule) and a ServiceDashboard (the dashboard
-    ConfigMap)."""
+    ConfigMap); with a canary release, its Deployment, Service and canary ServiceIngress."""
 
     image: pulumi.Output[str]
     service_name: pulumi.Output[str]
@@ -218,11 +248,12 @@ class GoService(pulumi.ComponentResource):
         service_account = _service_account(parts)
         pod = _pod_inputs(parts)
         deployment = _deployment(parts, image, service_account, pod)
-        service = _service(parts)
+        service = _service(parts, deployment)
         _network_policy(parts)
-        _disruption_budget(parts)
+        _disruption_budget(parts, deployment)
         _autoscaler(parts, deployment)
         self.public_url = _exposure(parts, service)
+        _canary(parts, service_account, pod)
         _monitoring(parts)
 
         self.image = pulumi.Output.from_input(image)
@@ -352,7 +383,7 @@ def _deployment(parts: _Parts, image: pulumi.Input[str], service_account: Servic
     # No spec.replicas: the HPA owns the replica count (both would fight under
     # server-side apply, pulumi-kubernetes #2491/#2569).
     spec = _pod_spec(parts, _container(parts, image, pod), service_account, pod)
-    labels = service_labels(parts.name, parts.args.labels)
+    labels = {**service_labels(parts.name, parts.args.labels), **STABLE_POD_LABELS}
     return Deployment(f"{parts.name}-deployment", metadata=parts.meta(), spec=DeploymentSpecArgs(
         selector=LabelSelectorArgs(match_labels=parts.selector),
         strategy=DeploymentStrategyArgs(type="RollingUpdate", rolling_update=(
@@ -364,17 +395,64 @@ def _deployment(parts: _Parts, image: pulumi.Input[str], service_account: Servic
         opts=parts.opts)
 
 
-def _service(parts: _Parts) -> Service:
+def _service(parts: _Parts, deployment: Deployment) -> Service:
     args = parts.args
     outside = args.service_type != "ClusterIP"
+    # After the Deployment: the provider waits for its rollout, so by the time the selector
+    # names the stable track, the pods carrying it serve (a Service whose selector changed
+    # before its pods did would have no endpoints meanwhile).
     return Service(f"{parts.name}-service", metadata=parts.meta(), spec=ServiceSpecArgs(
-        type=args.service_type, selector=parts.selector,
+        type=args.service_type, selector=parts.stable_selector,
         ports=[ServicePortArgs(name="http", port=args.port, target_port="http", protocol="TCP")],
         # `Local` keeps the client's address, so the NetworkPolicy's ipBlocks judge the
         # real source rather than a node's.
         external_traffic_policy="Local" if outside else None,
         load_balancer_source_ranges=(list(args.service_source_ranges)
                                      if args.service_type == "LoadBalancer" else None)),
+        opts=pulumi.ResourceOptions.merge(parts.opts, pulumi.ResourceOptions(depends_on=[deployment])))
+
+
+def _canary(parts: _Parts, service_account: ServiceAccount, pod: _PodInputs) -> None:
+    """A release's new version beside the stable one: the same pod spec with its image, under
+    the service's name (its NetworkPolicy and scrape cover it), told apart by its track; its own
+    PodDisruptionBudget and Service; its share of the public host through the ingress
+    controller's canary Ingress. No autoscaler: it runs `min_replicas` pods while its share
+    is set, and is gone once promoted or rolled back."""
+    args, canary = parts.args, parts.args.canary
+    if canary is None:
+        return
+    name = f"{parts.name}-canary"
+    spec = _pod_spec(parts, _container(parts, canary.image, pod), service_account, pod)
+    labels = {**service_labels(parts.name, args.labels), **canary.pod_labels}
+    Deployment(f"{name}-deployment", metadata=parts.meta(name), spec=DeploymentSpecArgs(
+        replicas=args.min_replicas,
+        selector=LabelSelectorArgs(match_labels=parts.canary_selector),
+        strategy=DeploymentStrategyArgs(type="RollingUpdate", rolling_update=(
+            RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1))),
+        revision_history_limit=10,
+        template=PodTemplateSpecArgs(
+            metadata=ObjectMetaArgs(labels=labels, annotations=pod.annotations or None),
+            spec=spec)),
+        opts=parts.opts)
+    PodDisruptionBudget(f"{name}-pdb", metadata=parts.meta(name), spec=PodDisruptionBudgetSpecArgs(
+        min_available=args.min_available,
+        selector=LabelSelectorArgs(match_labels=parts.canary_selector)), opts=parts.opts)
+    service = Service(f"{name}-service", metadata=parts.meta(name), spec=ServiceSpecArgs(
+        type="ClusterIP", selector=parts.canary_selector,
+        ports=[ServicePortArgs(name="http", port=args.port, target_port="http", protocol="TCP")]),
+        opts=parts.opts)
+    exposure = args.exposure
+    if exposure is None:
+        raise ValueError("a canary release needs an exposure: its share is the ingress "
+                         "controller's canary weight on the public host")
+    # The stable Ingress' certificate serves the host: the canary Ingress names its Secret
+    # rather than asking cert-manager for a second one.
+    ServiceIngress(name, ServiceIngressArgs(
+        namespace=args.namespace, service_name=service.metadata.name, service_port=args.port,
+        host=exposure.host, path=exposure.path, ingress_class=exposure.ingress_class,
+        tls_secret=exposure.tls_secret or f"{parts.name}-tls", labels=args.labels,
+        service=parts.name,
+        annotations={CANARY_ANNOTATION: "true", CANARY_WEIGHT_ANNOTATION: str(canary.weight)}),
         opts=parts.opts)
 
 
@@ -386,10 +464,14 @@ def _network_policy(parts: _Parts) -> None:
         opts=parts.opts)
 
 
-def _disruption_budget(parts: _Parts) -> None:
+def _disruption_budget(parts: _Parts, deployment: Deployment) -> None:
+    # The stable pods only: counting a canary's pods, a drain could evict every stable pod
+    # while the canary's kept the budget, and the stable Service would have no endpoint left.
+    # After the Deployment, like the Service: its pods carry the track by then.
     PodDisruptionBudget(f"{parts.name}-pdb", metadata=parts.meta(), spec=PodDisruptionBudgetSpecArgs(
         min_available=parts.args.min_available,
-        selector=LabelSelectorArgs(match_labels=parts.selector)), opts=parts.opts)
+        selector=LabelSelectorArgs(match_labels=parts.stable_selector)),
+        opts=pulumi.ResourceOptions.merge(parts.opts, pulumi.ResourceOptions(depends_on=[deployment])))
 
 
 def _autoscaler(parts: _Parts, deployment: Deployment) -> None:
@@ -427,6 +509,7 @@ def _monitoring(parts: _Parts) -> None:
         return
     ServiceMonitoring(parts.name, ServiceMonitoringArgs(
         namespace=args.namespace, signals=monitoring.signals, selector=parts.selector,
+        pod_target_labels=sorted({TRACK, *(args.canary.pod_labels if args.canary else ())}),
         port_name="http", metrics_path=monitoring.metrics_path,
         scrape_interval=monitoring.scrape_interval, runbooks_url=monitoring.runbooks_url,
         custom_alerts=monitoring.custom_alerts,

@@ -41,6 +41,8 @@ class ServiceIngressArgs:
     tls_secret: Optional[str] = None  # an existing Secret, or ...
     cluster_issuer: Optional[str] = None  # ... cert-manager issues `<name>-tls`
     labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the controller's, e.g. a canary's
+    service: Optional[str] = None  # the service whose name its labels carry (default: `name`)
 
 
 class ServiceIngress(pulumi.ComponentResource):
@@ -53,10 +55,11 @@ class ServiceIngress(pulumi.ComponentResource):
         super().__init__("platform:service_ingress:ServiceIngress", name, None, opts)
         if (args.tls_secret is None) == (args.cluster_issuer is None):
             raise ValueError("ServiceIngress needs exactly one of tls_secret or cluster_issuer")
-        annotations = ({CLUSTER_ISSUER_ANNOTATION: args.cluster_issuer}
-                       if args.cluster_issuer else None)
+        annotations = {**({CLUSTER_ISSUER_ANNOTATION: args.cluster_issuer}
+                          if args.cluster_issuer else {}), **args.annotations}
         Ingress(f"{name}-ingress", metadata=service_metadata(
-            name, args.namespace, args.labels, annotations=annotations),
+            args.service or name, args.namespace, args.labels, object_name=name,
+            annotations=annotations or None),
             spec=IngressSpecArgs(
                 ingress_class_name=args.ingress_class,
                 tls=[IngressTLSArgs(hosts=[args.host],

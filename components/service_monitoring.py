@@ -29,6 +29,10 @@ class ServiceMonitoringArgs:
     runbooks_url: str
     custom_alerts: Sequence[CustomAlert] = ()
     labels: Mapping[str, str] = field(default_factory=dict)  # what Prometheus selects by, and ours
+    # The job of every series: this label of the selected Services (each Service of the
+    # service, a canary's included, carries its name), not each Service's own name.
+    job_label: str = "app.kubernetes.io/name"
+    pod_target_labels: Sequence[str] = ()  # pod labels copied onto its series (its track)
 
 
 class ServiceMonitoring(pulumi.ComponentResource):
@@ -45,6 +49,9 @@ class ServiceMonitoring(pulumi.ComponentResource):
         CustomResource(f"{name}-service-monitor", api_version=API_VERSION, kind="ServiceMonitor",
                        metadata=meta(), spec={
                            "selector": {"matchLabels": dict(args.selector)},
+                           "jobLabel": args.job_label,
+                           **({"podTargetLabels": list(args.pod_target_labels)}
+                              if args.pod_target_labels else {}),
                            "endpoints": [{"port": args.port_name, "path": args.metrics_path,
                                           "interval": args.scrape_interval, "scheme": "http"}]},
                        opts=child)

@@ -7,6 +7,8 @@ import pulumi
 
 from components.alert_rules import CustomAlert
 from components.go_service import (
+    CANARY_POD_LABELS,
+    CanaryRelease,
     Caller,
     Exposure,
     GoService,
@@ -90,6 +92,16 @@ def monitoring(name: str, config: GoServiceConfig,
         dashboard_labels=environment.monitoring.dashboard_labels)
 
 
+def canary_release(config: GoServiceConfig) -> CanaryRelease | None:
+    """The release `platform rollout` takes through its steps, when the stack file has one: its
+    pods carry the canary selector the analysis reads their series by."""
+    release = config.canary.release
+    if release is None:
+        return None
+    return CanaryRelease(image=release.image, weight=release.weight,
+                         pod_labels={**CANARY_POD_LABELS, **config.canary.selector})
+
+
 def service_args(name: str, config: GoServiceConfig, environment: EnvironmentSettings,
                  labels: dict[str, str]) -> GoServiceArgs:
     """The component's args: the config model's values, with what the environment decides."""
@@ -117,7 +129,8 @@ def service_args(name: str, config: GoServiceConfig, environment: EnvironmentSet
         service_source_ranges=config.service_source_ranges,
         label_domain=environment.label_domain, labels=labels,
         exposure=exposure(config, environment),
-        monitoring=monitoring(name, config, environment))
+        monitoring=monitoring(name, config, environment),
+        canary=canary_release(config))
 
 
 async def build(stack: StackName, config: GoServiceConfig) -> dict[str, Any]:

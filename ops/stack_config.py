@@ -14,6 +14,7 @@ from ops.project import Project, StackInfo
 
 PREFIX = CONFIG_NAMESPACE + ":"
 IMAGE = PREFIX + "image"
+CANARY = PREFIX + "canary"
 
 
 def raw_config(project: Project, stack: str, overrides: Optional[dict[str, Any]] = None) -> RawConfig:
@@ -39,3 +40,12 @@ def image_ref(root: Path, stack: str, config_file: Optional[Path] = None) -> Opt
     document = parse(config_file.read_text()) if config_file else load_stack_file(stack, root)
     image = (document.get("config") or {}).get(IMAGE)
     return image.get("ref") if isinstance(image, dict) else None
+
+
+def canary_image(root: Path, stack: str, config_file: Optional[Path] = None) -> Optional[str]:
+    """The image of a Go service's canary release (`platform:canary.release.image`) as its stack
+    file (or a candidate file for it) writes it; None without a release."""
+    document = parse(config_file.read_text()) if config_file else load_stack_file(stack, root)
+    canary = (document.get("config") or {}).get(CANARY)
+    release = canary.get("release") if isinstance(canary, dict) else None
+    return release.get("image") if isinstance(release, dict) else None

@@ -281,6 +281,12 @@ class MonitoringTools:
 
 
 @pytest.fixture(scope="session")
+def prometheus_binary(pytestconfig) -> Path:
+    """The Prometheus server of tools/engine (`build.py prometheus`; `make monitoring-tools`)."""
+    return engine_tools(pytestconfig, ["prometheus"], "monitoring-tools") / "prometheus"
+
+
+@pytest.fixture(scope="session")
 def monitoring_tools(pytestconfig) -> MonitoringTools:
     """promtool and the operator's CRDs, built from their Go modules by the engine's build
     script (`make monitoring-tools`; up to date, they are used as they are)."""

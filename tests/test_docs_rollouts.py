@@ -83,3 +83,20 @@ def test_the_documented_canary_config_is_valid_and_is_the_default(run_stack_with
     canary = yaml.safe_load(block[1])["platform:canary"]
     run_stack_with("api-gateway.staging", canary=canary)
     assert Canary(**canary) == Canary()
+
+
+def test_the_canary_release_block_adds_the_new_versions_objects_at_its_weight():
+    """The `platform:canary.release` block of docs/rollouts.md renders the gateway with the
+    canary Deployment, Service and Ingress the document lists, at the weight it gives."""
+    block = re.search(r"<!-- canary release -->\s*\n```yaml\n(.*?)```", DOCUMENT.read_text(), re.S)
+    canary = yaml.safe_load(block[1])["platform:canary"]
+    run = Renderer(overrides={"api-gateway.staging": {"platform:canary": canary}}).run(
+        "api-gateway.staging")
+    named = {(r.type.split(":")[-1], r.inputs["metadata"]["name"]): r.inputs for r in run.resources
+             if r.type.startswith("kubernetes:") and "metadata" in r.inputs}
+    deployment = named[("Deployment", "api-gateway-canary")]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == canary["release"]["image"]
+    assert ("Service", "api-gateway-canary") in named
+    annotations = named[("Ingress", "api-gateway-canary")]["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/canary"] == "true"
+    assert annotations["nginx.ingress.kubernetes.io/canary-weight"] == str(canary["release"]["weight"])

@@ -8,6 +8,7 @@ from components.go_service import (
     GRACE_MARGIN_SECONDS,
     SECRET_FILE_MODE,
     SECRET_FILES_DIR,
+    STABLE_POD_LABELS,
     GoService,
 )
 from infra.config.go_service import Scaling
@@ -142,8 +143,10 @@ def test_policy_pdb_and_service_select_exactly_the_deployments_pods(renderers, s
     pod_labels = deployment["template"]["metadata"]["labels"]
     assert selector.items() <= pod_labels.items()
     assert spec_of(run, POLICY)["spec"]["podSelector"] == {"matchLabels": selector}
-    assert spec_of(run, PDB)["spec"]["selector"] == {"matchLabels": selector}
-    assert spec_of(run, SERVICE)["spec"]["selector"] == selector
+    # The budget and the Service: the stable pods only (a release's canary pods have their own).
+    assert spec_of(run, PDB)["spec"]["selector"] == {"matchLabels": {**selector, **STABLE_POD_LABELS}}
+    assert spec_of(run, SERVICE)["spec"]["selector"] == {**selector, **STABLE_POD_LABELS}
+    assert STABLE_POD_LABELS.items() <= pod_labels.items()
     assert spec_of(run, SERVICE)["spec"]["type"] == "ClusterIP"
 
 

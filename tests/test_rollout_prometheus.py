@@ -1,12 +1,12 @@
 """Rollouts judged by a real Prometheus: the server built from the toolchain runs on loopback
 with api-gateway.staging's rendered recording and alert rules, scraping two real gateway
 processes every second, the stable version (`track="stable"`) and the new one
-(`track="canary"`), as the environment's Prometheus scrapes the two Deployments. Each gateway
-calls a Worker of its own on loopback; the new version's fault is its Worker failing 1 call in
-10 (half of the traffic calls the Worker: 5 % of the new version's answers are 502s), with no
-change to the gateway's code. A traffic driver plays the ingress controller: it sends each
-request to the new version with the split's current weight, deterministically, in a bounded
-loop. The analysis is `platform rollout`'s own (`ops.rollout.stack.analyser_for` on the
+(`track="canary"`), as the environment's Prometheus scrapes the two Deployments
+(tests.rollout_fleet). Each gateway calls a Worker of its own on loopback; the new version's
+fault is its Worker failing 1 call in 10 (half of the traffic calls the Worker: 5 % of the new
+version's answers are 502s), with no change to the gateway's code. A traffic driver plays the
+ingress controller: it sends each request to the new version with the split's current weight
+(here a LoopbackSplit the loop sets directly), deterministically, in a bounded loop. The analysis is `platform rollout`'s own (`ops.rollout.stack.analyser_for` on the
 stack's config), with a window suited to a test.
 
 Cases: a good release promoted through every step; a bad one rolled back after the first
@@ -15,18 +15,9 @@ before the start (nothing changes) and during the rollout (rolled back, never pr
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from infra.config.canary import Canary
 from infra.project import PROJECT_ROOT
@@ -34,220 +25,36 @@ from ops.errors import OpsError
 from ops.project import Project
 from ops.rollout.controller import Event, Outcome, Rollout
 from ops.rollout.stack import analyser_for
-from tests.conftest import engine_tools, free_port
-from tests.test_workload_wiring import start_service
+from tests.conftest import free_port
+from tests.rollout_fleet import (
+    Fleet,
+    LoopbackSplit,
+    rule_file,
+    running_fleet,
+    under_traffic,
+    wait_for,
+)
 
 STACK = "api-gateway.staging"
-GATEWAY = PROJECT_ROOT / "apps" / "api-gateway"
 # A test's window: five scrapes and rule evaluations at 1 s, and enough requests at 10 %.
 WINDOW = 6
 MIN_REQUESTS = 20
-STARTUP_DEADLINE = 60
-
-
-@pytest.fixture(scope="session")
-def prometheus_binary(pytestconfig) -> Path:
-    """The Prometheus server of tools/engine (`build.py prometheus`; `make monitoring-tools`)."""
-    return engine_tools(pytestconfig, ["prometheus"], "monitoring-tools") / "prometheus"
 
 
 @pytest.fixture(scope="module")
 def rules(repo_renderer, tmp_path_factory) -> tuple[Path, str]:
     """The stack's rendered PrometheusRule as a rule file, and the namespace it selects."""
-    run = repo_renderer.run(STACK)
-    (rule,) = [r for r in run.resources if r.type == "kubernetes:monitoring.coreos.com/v1:PrometheusRule"]
-    from offline.render import normalize
-    spec = normalize(rule.inputs)
-    path = tmp_path_factory.mktemp("rules") / "rules.yaml"
-    path.write_text(yaml.safe_dump(spec["spec"], sort_keys=False))
-    return path, spec["metadata"]["namespace"]
-
-
-class WorkerStub:
-    """A Worker on loopback answering completions; `fail_every` N: every Nth call is a 500."""
-
-    def __init__(self, fail_every: int = 0):
-        self.calls = 0
-        self.lock = threading.Lock()
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with stub.lock:
-                    stub.calls += 1
-                    fail = fail_every and stub.calls % fail_every == 0
-                body = (b'{"error":"injected fault"}' if fail else
-                        json.dumps({"module": "summarize", "completion": "ok"}).encode())
-                self.send_response(500 if fail else 200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def wait_for(what: str, condition, deadline: float = STARTUP_DEADLINE):
-    """Poll `condition` until it returns a true value; fail naming `what` at the deadline."""
-    end = time.monotonic() + deadline
-    last = None
-    while time.monotonic() < end:
-        try:
-            last = condition()
-            if last:
-                return last
-        except OSError as error:
-            last = error
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {deadline}s (last: {last!r})")
-
-
-def query(url: str, expr: str) -> list[dict]:
-    with urllib.request.urlopen(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}),
-                                timeout=5) as response:
-        return json.loads(response.read())["data"]["result"]
-
-
-@dataclass
-class LoopbackSplit:
-    """The ingress controller of the test: the new version's share of the driver's requests."""
-
-    current: int = 0
-    history: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def describe(self) -> str:
-        return "loopback split between the stable and the new gateway"
-
-    def weight(self) -> int:
-        return self.current
-
-    def set_weight(self, percent: int, reason: str) -> None:
-        with self.lock:
-            self.current = percent
-            self.history.append(percent)
-
-
-@dataclass
-class Fleet:
-    prometheus: str
-    prometheus_process: subprocess.Popen
-    stable: str
-    canary: str
-    split: LoopbackSplit
-    sent: dict[str, int] = field(default_factory=lambda: {"stable": 0, "canary": 0})
-    statuses: dict[str, dict[int, int]] = field(default_factory=lambda: {"stable": {}, "canary": {}})
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def drive(self, limit: int, deadline: float, canary_traffic: bool = True,
-              rate: float | None = None) -> threading.Thread:
-        """Send at most `limit` requests for at most `deadline` seconds, alternating a catalog
-        read and a completion (per version), as fast as they are answered or at `rate` per second; each goes
-        to the new version with the split's weight (a smooth weighted round robin, no
-        randomness). Stops early on `stop`."""
-
-        def loop() -> None:
-            credit, start = 0, time.monotonic()
-            end = start + deadline
-            for i in range(limit):
-                if rate:  # the pace of low traffic: the next request's due time
-                    self.stop.wait(max(0.0, start + i / rate - time.monotonic()))
-                if self.stop.is_set() or time.monotonic() > end:
-                    return
-                credit += self.split.current if canary_traffic else 0
-                track = "stable"
-                if credit >= 100:
-                    credit -= 100
-                    track = "canary"
-                base = self.canary if track == "canary" else self.stable
-                if self.sent[track] % 2:  # alternate per version: each gets both kinds
-                    status = post(base + "/v1/ai/complete", {"module": "summarize", "prompt": "hi"})
-                else:
-                    status = post(base + "/v1/modules", None)
-                self.sent[track] += 1
-                self.statuses[track][status] = self.statuses[track].get(status, 0) + 1
-
-        thread = threading.Thread(target=loop, daemon=True)
-        thread.start()
-        return thread
-
-
-def post(url: str, body: dict | None) -> int:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as error:
-        error.read()
-        return error.code
+    return rule_file(repo_renderer.run(STACK), tmp_path_factory.mktemp("rules"))
 
 
 @pytest.fixture
 def fleet(request, prometheus_binary, rules, go_service_binary, tmp_path):
-    """Two Worker stubs, the stable and the new gateway, and Prometheus scraping both with the
-    stack's rules, every second; ready once Prometheus reports both targets up and the rules
-    loaded. `@pytest.mark.parametrize("fleet", [N], indirect=True)`: the new version's Worker
-    fails 1 call in N (0: never)."""
-    fail_every = getattr(request, "param", 0)
-    rules_path, namespace = rules
-    binary = go_service_binary("api-gateway")
-    processes: list[subprocess.Popen] = []
-    stubs = [WorkerStub(), WorkerStub(fail_every)]
-    try:
-        bases = []
-        for stub in stubs:
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            env = {"PORT": str(port), "CATALOG_PATH": str(GATEWAY / "catalog.json"),
-                   "WORKER_URL": stub.url, "WORKER_AUTH": "none", "LOG_LEVEL": "warn"}
-            processes.append(start_service(binary, env, base, "/readyz"))
-            bases.append(base)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        targets = [{"targets": [base.removeprefix("http://")],
-                    "labels": {"namespace": namespace, "track": track}}
-                   for base, track in zip(bases, ["stable", "canary"])]
-        config = tmp_path / "prometheus.yml"
-        config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules_path)],
-            "scrape_configs": [{"job_name": "api-gateway", "static_configs": targets}]}))
-        log = (tmp_path / "prometheus.log").open("wb")
-        prometheus = subprocess.Popen(
-            [str(prometheus_binary), f"--config.file={config}",
-             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT)
-        processes.append(prometheus)
-        wait_for("Prometheus scraping both gateways", lambda: sorted(
-            (s["metric"]["track"], s["value"][1]) for s in query(url, 'up{job="api-gateway"}'))
-            == [("canary", "1"), ("stable", "1")])
-        wait_for("the stack's rules loaded", lambda: json.loads(urllib.request.urlopen(
-            f"{url}/api/v1/rules", timeout=5).read())["data"]["groups"])
-        yield Fleet(url, prometheus, bases[0], bases[1], LoopbackSplit())
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for stub in stubs:
-            stub.close()
+    """The two versions and Prometheus (tests.rollout_fleet), split by a LoopbackSplit.
+    `@pytest.mark.parametrize("fleet", [N], indirect=True)`: the new version's Worker fails 1
+    call in N (0: never)."""
+    with running_fleet(prometheus_binary, rules, go_service_binary("api-gateway"), tmp_path,
+                       LoopbackSplit(), getattr(request, "param", 0)) as fleet:
+        yield fleet
 
 
 def rollout(fleet: Fleet, url: str | None = None, **settings) -> tuple[Rollout, list[Event]]:
@@ -269,16 +76,6 @@ def record(record_property, events: list[Event]) -> None:
     record_property("analysis_seconds", json.dumps([a["seconds"] for a in analyses]))
     record_property("verdicts", json.dumps([a["verdict"] for a in analyses]))
     record_property("outcome", events[-1].action)
-
-
-def under_traffic(fleet, action, **traffic):
-    """`action()` while the fleet's bounded traffic runs; the traffic stopped after, whatever happened."""
-    driver = fleet.drive(**traffic)
-    try:
-        return action()
-    finally:
-        fleet.stop.set()
-        driver.join(timeout=30)
 
 
 def test_a_good_release_is_promoted_through_every_step(fleet, record_property):

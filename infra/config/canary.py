@@ -6,9 +6,21 @@ from itertools import pairwise
 
 from pydantic import Field, field_validator
 
-from infra.config.common import ConfigModel, LabelValue, matching
+from infra.config.common import ConfigModel, DigestRef, LabelValue, matching
 
 PromLabelName = matching(r"^[a-zA-Z_][a-zA-Z0-9_]*$", "a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+
+
+class CanaryRelease(ConfigModel):
+    """The new version being rolled out: its image and its share of the traffic, written by
+    `platform rollout` at each step. Its canary Deployment, Service and Ingress run beside the
+    stable ones while it is set; promoted, its image becomes `image.ref` and it goes."""
+
+    image: DigestRef = Field(description="the new version's image, pinned by digest: "
+                                         "repo[:tag]@sha256:<64 hex>")
+    weight: int = Field(0, ge=0, le=100,
+                        description="the new version's share of the ingress traffic, in percent "
+                                    "(the ingress controller's canary weight)")
 
 
 class Canary(ConfigModel):
@@ -41,6 +53,8 @@ class Canary(ConfigModel):
     selector: dict[PromLabelName, LabelValue] = Field(
         default_factory=lambda: {"track": "canary"}, min_length=1,
         description="the labels only the new version's series carry")
+    release: CanaryRelease | None = Field(
+        None, description="the new version being rolled out (none: only the stable version runs)")
 
     @field_validator("steps")
     @classmethod

@@ -74,6 +74,8 @@ LabelValue = matching(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$",
                       "a Kubernetes label value", max_length=63)
 LabelKey = matching(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
                     "a Kubernetes label key")
+DigestRef = matching(r"^[a-z0-9]+([._/:-][a-z0-9]+)*(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$",
+                     "an image pinned by digest (repository[:tag]@sha256:<64 hex digits>)")
 UrlPath = matching(r"^/[\w./-]*$", "an absolute URL path such as /healthz")
 _TCP_PORTS = "TCP ports run from 1 to 65535"
 Port = Annotated[int, Field(ge=1, le=65535), Why(low=_TCP_PORTS, high=_TCP_PORTS)]

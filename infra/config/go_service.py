@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from infra.config.canary import Canary
 from infra.config.common import (
     ConfigModel,
+    DigestRef,
     DnsLabel,
     EnvVarName,
     InvalidKey,
@@ -25,10 +26,11 @@ from infra.config.common import (
     require_within,
 )
 
+# The label components.go_service puts on the stable pods (STABLE_POD_LABELS) while a release
+# runs beside them: a canary selector must not name it.
+TRACK, STABLE_TRACK = "track", "stable"
 # Set by the platform itself from other keys (port, shutdown): never from `env`.
 RESERVED_ENV = frozenset({"PORT", "SHUTDOWN_DRAIN", "SHUTDOWN_TIMEOUT"})
-DigestRef = matching(r"^[a-z0-9]+([._/:-][a-z0-9]+)*(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$",
-                     "an image pinned by digest (repository[:tag]@sha256:<64 hex digits>)")
 Repository = matching(r"^[a-z0-9]+([._/:-][a-z0-9]+)*$", "an image repository without tag")
 
 
@@ -302,6 +304,7 @@ class GoServiceConfig(ConfigModel):
                              f"{self.canary.window_seconds} must cover at least two scrapes "
                              f"(monitoring.scrape_interval {self.monitoring.scrape_interval}), "
                              f"or the analysis has no rate to measure")
+        self._release_consistent()
         if self.min_available >= self.scaling.min_replicas:
             raise InvalidKey("min_available",
                              f"{self.min_available} must be below scaling.min_replicas "
@@ -326,6 +329,25 @@ class GoServiceConfig(ConfigModel):
                                             f"{self.monitoring.metrics_path} through the ingress "
                                             "controller: expose the API's own prefix, e.g. /v1")
         return self
+
+    def _release_consistent(self) -> None:
+        release = self.canary.release
+        if release is None:
+            return
+        if self.image.ref is None:
+            raise InvalidKey("canary.release", "needs the stable image pinned by image.ref: a "
+                                               "release replaces it by its own digest when promoted")
+        if release.image == self.image.ref:
+            raise InvalidKey("canary.release.image", f"{release.image} is already the stable "
+                                                     "image.ref: nothing to roll out")
+        if self.expose is None:
+            raise InvalidKey("canary.release", "needs expose: the new version's share is the "
+                                               "ingress controller's canary weight on the "
+                                               "service's public host")
+        if self.canary.selector.get(TRACK) == STABLE_TRACK:
+            raise InvalidKey("canary.selector", "track: stable is the label of the stable pods: "
+                                                "the selector must name the new version's own "
+                                                "(default track: canary)")
 
 
 def _covers(prefix: str, path: str) -> bool:

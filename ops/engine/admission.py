@@ -1,5 +1,5 @@
-"""Admission of a Go service's image, checked by every `platform preview` and `platform up`
-before the engine runs.
+"""Admission of a Go service's images (the stable one, and a canary release's), checked by every
+`platform preview` and `platform up` before the engine runs.
 
 The environment's stack file says what it admits (`platform:images`): images pinned by digest,
 from the registries it lists, signed by its signer (a cosign public key, or a keyless
@@ -37,14 +37,22 @@ def cosign_of(root: Path) -> Optional[Path]:
 
 
 def admit(session, info: StackInfo, config_file: Optional[Path] = None) -> None:
-    """Refuse (production) or warn about (elsewhere) an image the environment does not admit."""
+    """Refuse (production) or warn about (elsewhere) an image the environment does not admit:
+    the stable image, and a canary release's beside it."""
     if info.kind != "go-service":
         return
-    from ops.stack_config import IMAGE, image_ref, validated  # the config models: Go services only
+    from ops.stack_config import canary_image, image_ref, validated  # the config models: Go services only
     images = validated(session.project, session.project.stack(info.env)).images
-    production = info.env == PRODUCTION
-    ref = image_ref(session.project.root, info.name, config_file)  # what the update would run
+    # What the update would run: the stable image, and a canary release's.
+    admit_image(session, info, images, image_ref(session.project.root, info.name, config_file))
+    canary = canary_image(session.project.root, info.name, config_file)
+    if canary is not None:
+        admit_image(session, info, images, canary)
 
+
+def admit_image(session, info: StackInfo, images, ref: Optional[str]) -> None:
+    from ops.stack_config import IMAGE
+    production = info.env == PRODUCTION
     shown = ref or "(built at `up` time)"
 
     def breach(rule: str, problem: str, fix: str) -> None:

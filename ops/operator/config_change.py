@@ -19,7 +19,7 @@ SURGE = 1  # each Deployment rolls out with maxSurge 1: one more pod than its ma
 
 def check_quota(project: Project, info: StackInfo, candidate: GoServiceConfig) -> None:
     """Every Go service of the environment at its maximum replicas, plus a roll-out's surge
-    pod each, must fit in the environment's ResourceQuota, or the autoscaler (or a roll-out)
+    pod each and a canary release's pods, must fit in the environment's ResourceQuota, or the autoscaler (or a roll-out)
     would be refused pods when it needs them most."""
     env = validated(project, project.stack(info.env))
     assert isinstance(env, EnvironmentConfig)
@@ -30,7 +30,9 @@ def check_quota(project: Project, info: StackInfo, candidate: GoServiceConfig) -
     totals = {"pods": Decimal(0), "requests_cpu": Decimal(0), "requests_memory": Decimal(0),
               "limits_cpu": Decimal(0), "limits_memory": Decimal(0)}
     for config in services.values():
-        pods = config.scaling.max_replicas + SURGE
+        # A canary release runs min_replicas pods of its own beside the stable ones.
+        canary = config.scaling.min_replicas if config.canary.release else 0
+        pods = config.scaling.max_replicas + SURGE + canary
         totals["pods"] += pods
         for kind in ("cpu", "memory"):
             totals[f"requests_{kind}"] += pods * quantity_value(getattr(config.resources.requests, kind))
@@ -43,7 +45,7 @@ def check_quota(project: Project, info: StackInfo, candidate: GoServiceConfig) -
             problems.append((
                 f"{PREFIX}scaling.max_replicas",
                 f"{candidate.scaling.max_replicas} replicas: the Go services of '{info.env}' at their "
-                f"maximum (+{SURGE} each during a roll-out) would need {key.replace('_', '.')} "
+                f"maximum (+{SURGE} each during a roll-out, and a canary release's pods) would need {key.replace('_', '.')} "
                 f"{_amount(key, total)}, above the environment's quota {_amount(key, allowed)} "
                 f"({info.env}: {PREFIX}quota.{key})"))
     if problems:

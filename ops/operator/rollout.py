@@ -5,7 +5,9 @@ objectives over the new version's series (ops.rollout).
 `--check` runs one analysis of the new version now and changes nothing: exit 0 pass, 2 fail,
 3 inconclusive (too little traffic, no data), 1 Prometheus could not be asked; the gate a
 pipeline runs between the steps it takes itself. Without it the whole loop runs through the
-stack's step actions: exit 0 promoted, 2 rolled back, 3 held at a step. Every step and
+stack's step actions (a Go service's: the weight of the canary release its stack file declares,
+each step one `up` of the stack, ops.rollout.canary_stack): exit 0 promoted, 2 rolled back, 3
+held at a step; a stack file without a release has nothing to roll out (exit 1). Every step and
 decision is printed as it happens; `--json` prints them as one document at the end.
 """
 from __future__ import annotations
@@ -14,7 +16,9 @@ import json
 
 from ops.engine.session import Session
 from ops.errors import OpsError
+from ops.project import StackInfo
 from ops.rollout.analysis import Verdict
+from ops.rollout.canary_stack import CanaryStackSplit
 from ops.rollout.controller import Event, Rollout, TrafficSplit
 from ops.rollout.stack import analyser_for
 
@@ -36,12 +40,16 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def split_for(session: Session, stack: str, kind: str) -> TrafficSplit:
-    """The step actions of a stack: where its new version's share of traffic is set."""
-    raise OpsError(
-        f"stack '{stack}': the step actions of a {kind} stack are not in the program yet (its "
-        f"canary Deployment and the ingress controller's canary weight, docs/rollouts.md); run "
-        f"each step as a stack change and gate it with `platform rollout {stack} --check`")
+def split_for(session: Session, info: StackInfo) -> TrafficSplit:
+    """The step actions of a Go service stack (the only kind `analyser_for` admits): its canary
+    release's weight in its stack file, applied by `up` of the stack."""
+    split = CanaryStackSplit(session, info)
+    if split.release() is None:
+        raise OpsError(
+            f"stack '{info.name}': nothing to roll out: Pulumi.{info.name}.yaml declares no canary "
+            f"release (platform:canary.release: {{image: <repository>@sha256:<digest>, weight: "
+            f"0}}, docs/rollouts.md)")
+    return split
 
 
 def line(event: Event) -> str:
@@ -60,7 +68,7 @@ def run(args) -> int:
             session.out.write(f"{info.name}: {analysis.verdict.value}\n"
                               + "".join(f"  {reason}\n" for reason in analysis.reasons))
         return CHECK_EXIT[analysis.verdict]
-    split = split_for(session, info.name, info.kind)
+    split = split_for(session, info)
 
     def show(event: Event) -> None:
         if not args.json:

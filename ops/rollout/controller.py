@@ -128,10 +128,12 @@ class Rollout:
         # Held earlier at a step: resume its analysis there, without moving traffic.
         start = canary_steps.index(current) if current in canary_steps else 0
         failures = 0
+        passed = ""  # the analysis the next step is taken on, kept with it in the step's reason
         for weight in canary_steps[start:]:
             if self.split.weight() != weight:
                 self.set_weight(weight, f"step {steps.index(weight) + 1}/{len(steps)}: "
-                                        f"the new version takes {weight} % of the traffic")
+                                        f"the new version takes {weight} % of the traffic"
+                                        + passed)
             inconclusive = errors = 0
             while True:
                 self.sleep(self.canary.window_seconds)
@@ -139,6 +141,7 @@ class Rollout:
                 self.record("analysis", weight, f"{analysis.verdict.value}: "
                             + "; ".join(analysis.reasons), analysis.to_dict())
                 if analysis.verdict is Verdict.PASS:
+                    passed = f" (analysis at {weight} % passed: {'; '.join(analysis.reasons)})"
                     break
                 if analysis.verdict is Verdict.FAIL:
                     failures += 1
@@ -163,6 +166,7 @@ class Rollout:
                         return self.roll_back(
                             f"Prometheus could not judge the release {errors} times in a row "
                             f"(" + "; ".join(analysis.reasons) + "): failing safe")
-        self.set_weight(100, "every step passed its analysis: the new version is promoted "
-                             "and serves all traffic", action=Outcome.PROMOTED.value)
+        self.set_weight(100, f"step {len(steps)}/{len(steps)}: every step passed its analysis: "
+                             f"the new version is promoted and serves all traffic" + passed,
+                        action=Outcome.PROMOTED.value)
         return Outcome.PROMOTED

@@ -122,3 +122,20 @@ def test_a_production_without_a_signer_is_said_to_check_no_signature(repo, monke
     assert admit(repo, PRODUCTION, monkeypatch) == (
         f"warning: stack '{PRODUCTION}': environment 'production' sets no platform:images.signer: "
         "no signature is checked\n")
+
+
+def test_a_canary_releases_image_is_held_to_the_same_rules(repo, monkeypatch):
+    """The image a canary release runs beside the stable one is admitted like it: production
+    (no signer here, to reach the registry rule) refuses it from a registry it does not allow."""
+    text = repo.read("Pulumi.production.yaml")
+    repo.write("Pulumi.production.yaml", text.replace(
+        "    signer:\n      issuer: https://token.actions.githubusercontent.com\n"
+        "      subject: https://github.com/example/platform/.github/workflows/images.yml@refs/heads/main\n", ""))
+    set_image(repo, PRODUCTION, OURS)
+    path = f"Pulumi.{PRODUCTION}.yaml"
+    repo.write(path, repo.read(path) + f"  platform:canary:\n    release:\n      image: {ELSEWHERE}\n")
+    with pytest.raises(OpsError) as refused:
+        admit(repo, PRODUCTION, monkeypatch)
+    assert str(refused.value).startswith(
+        f"stack '{PRODUCTION}': image {ELSEWHERE} comes from a registry 'production' does not allow")
+    assert "rule images-from-allowed-registries-in-production" in str(refused.value)

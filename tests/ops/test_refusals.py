@@ -29,7 +29,7 @@ REFUSALS = {
     "max_beyond_the_environment_quota": (
         ["scale", "api-gateway.staging", "--max", "40"],
         "platform:scaling.max_replicas: 40 replicas: the Go services of 'staging' at their maximum "
-        "(+1 each during a roll-out) would need pods 41, above the environment's quota 40"),
+        "(+1 each during a roll-out, and a canary release's pods) would need pods 41, above the environment's quota 40"),
     "scaling_a_worker": (["scale", "ai-worker.production", "--max", "3"],
                          "error: stack 'ai-worker.production' is a cloudflare-worker stack"),
     "scale_without_a_bound": (["scale", "api-gateway.staging"], "error: say what to change"),

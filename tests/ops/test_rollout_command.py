@@ -35,15 +35,29 @@ def test_a_worker_stack_is_refused(repo, capsys):
 
 
 @pytest.mark.parametrize("mode", [[], ["--abort"]])
-def test_the_loop_of_a_go_service_says_its_step_actions_are_missing(repo, capsys, mode):
+def test_a_go_service_without_a_canary_release_has_nothing_to_roll_out(repo, capsys, mode):
     path = repo.root / "Pulumi.api-gateway.staging.yaml"
     before = path.read_text()
-    code, _, err = rollout(repo, capsys, "api-gateway.staging", "--prometheus",
-                           f"http://127.0.0.1:{free_port()}", *mode)
-    assert code == 1
-    assert "the step actions of a go-service stack are not in the program yet" in err
-    assert "platform rollout api-gateway.staging --check" in err
+    code, out, err = rollout(repo, capsys, "api-gateway.staging", "--prometheus",
+                             f"http://127.0.0.1:{free_port()}", *mode)
+    assert code == 1 and out == ""
+    assert err == ("error: stack 'api-gateway.staging': nothing to roll out: "
+                   "Pulumi.api-gateway.staging.yaml declares no canary release "
+                   "(platform:canary.release: {image: <repository>@sha256:<digest>, weight: 0}, "
+                   "docs/rollouts.md)\n")
     assert path.read_text() == before
+
+
+def test_a_go_service_release_with_prometheus_unreachable_changes_nothing(repo, capsys):
+    path = repo.root / "Pulumi.api-gateway.staging.yaml"
+    path.write_text(path.read_text() + "  platform:canary:\n    release:\n      image: "
+                    "registry.example.com/platform/api-gateway@sha256:" + "7c" * 32 + "\n")
+    before = path.read_text()
+    code, _, err = rollout(repo, capsys, "api-gateway.staging", "--prometheus",
+                           f"http://127.0.0.1:{free_port()}")
+    assert code == 1
+    assert "rollout not started, nothing changed: Prometheus at" in err
+    assert "Traceback" not in err and path.read_text() == before
 
 
 def test_check_with_prometheus_unreachable_is_no_verdict(repo, capsys):

@@ -181,6 +181,19 @@ def test_passing_every_step_promotes_through_each_step():
                                               "analysis", "promoted"]
 
 
+def test_each_step_is_taken_with_the_analysis_that_passed_before_it():
+    """The reason the split gets (the update's message of a Go service stack) carries the
+    decision: the analysis of the step before, when there is one."""
+    run, _, _ = rollout([P, P])
+    run.run()
+    reasons = [e.message for e in run.events if e.action in ("set-weight", "promoted")]
+    assert reasons == [
+        "step 1/3: the new version takes 10 % of the traffic",
+        "step 2/3: the new version takes 50 % of the traffic (analysis at 10 % passed: scripted)",
+        "step 3/3: every step passed its analysis: the new version is promoted and serves all "
+        "traffic (analysis at 50 % passed: scripted)"]
+
+
 def test_a_failure_rolls_back_at_once_with_the_default_failure_limit():
     run, split, clock = rollout([P, F])
     assert run.run() is Outcome.ROLLED_BACK
