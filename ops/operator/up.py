@@ -39,6 +39,8 @@ def run(args) -> int:
         raise OpsError(f"stack '{info.name}': --plan {args.plan}: no such file (write it with "
                        f"`platform preview {info.name} --save-plan {args.plan}`)")
     packs = policy_packs(session, args.policy_pack, args.no_policy)
+    if args.plan:
+        session.err.write(f"{info.name}: applying only what the plan {args.plan} holds\n")
     if not args.yes:
         plan = preview(session, info, refresh=args.refresh, packs=packs)
         if plan.failed:

@@ -16,7 +16,9 @@ What act cannot do, and how the module does without it:
 - Secrets per GitHub environment: act gives every job of a run one set of secrets. Each run is
   given the secrets of the environments its jobs bind (read from the workflow; a drift run is
   one per matrix environment, `--matrix env:<name>`), and a run binding two environments with
-  different values is refused here rather than given one of them.
+  different values is refused here rather than given one of them. The one exception is said
+  where it is made: the production push is given production's secrets for its read-only
+  preview job too (which identity each job holds: tests/test_workflows.py).
 - deploy.yml's first job calls test.yml, which runs `make test` and `make e2e`, this module
   included: in the deploy run's repository, test.yml is replaced by a workflow_call workflow of
   one job that says so (deploy.yml itself is not touched).
@@ -54,6 +56,7 @@ from tests.e2e.harness import (
     namespace_of,
     stack_config,
 )
+from tests.e2e.kube_objects import hpa_min
 from tests.e2e.object_store import ObjectStore
 from tests.ops.conftest import GIT_IDENTITY, GitHubStandIn
 from tools.cluster import Cluster
@@ -261,9 +264,7 @@ def actions(cluster: Cluster, tmp_path_factory) -> Actions:
         ws = Workspace.create(base / "github", cluster.kubeconfig)
         ws.backend_url = store.backend_url
         # Deployed as the jobs deploy: the kubeconfig in the home folder (.github/actions/credentials),
-        # no KUBECONFIG variable. The Kubernetes provider takes $KUBECONFIG as its `kubeconfig`
-        # input when set, so a stack deployed with it differs from one the jobs see without it:
-        # every drift check would report the provider updated.
+        # no KUBECONFIG variable (the provider records neither: infra/providers.py).
         deployer = base / "deployer-home"
         (deployer / ".kube").mkdir(parents=True)
         (deployer / ".kube" / "config").write_text(cluster.kubeconfig.read_text())
@@ -364,6 +365,51 @@ def test_a_push_to_main_deploys_the_changed_stack(actions: Actions):
         actions.git("revert", "--no-edit", "HEAD")
         actions.ws.platform("up", SERVICE, "--yes", "--message", "deploy main")
         rolled_out(actions.kube, SERVICE, actions.ws.root)
+
+
+PRODUCTION_SERVICE = "api-gateway.production"
+
+
+def test_a_push_changing_production_applies_the_plan_its_reviewers_approved(actions: Actions):
+    """production-preview saves each stack's update plan beside the summary the reviewers read;
+    the production job applies that plan (`platform up --plan`)."""
+    before = actions.git("rev-parse", "HEAD")
+    stack_file = actions.ws.root / f"Pulumi.{PRODUCTION_SERVICE}.yaml"
+    wanted = stack_config(PRODUCTION_SERVICE, actions.ws.root)["platform:scaling"]["min_replicas"] + 1
+    stack_file.write_text(stack_file.read_text().replace(
+        f"min_replicas: {wanted - 1}\n", f"min_replicas: {wanted}\n", 1))
+    actions.git("commit", "-q", "-am", "api-gateway: one more replica in production")
+    after = actions.git("rev-parse", "HEAD")
+    called = actions.ws.root / ".github" / "workflows" / "test.yml"
+    real_tests = called.read_text()
+    called.write_text(CALLED_TESTS)
+    bound = environments_bound("deploy.yml", ["production-preview", "production-components"])
+    assert bound == {"production-read", "production"}
+    try:
+        # act gives a run one set of secrets: here production's, the preview job's included (which
+        # identity each job holds is the structure tests' and the pull-request run's to show).
+        run, run_id = actions.act("push", "deploy.yml", {
+            "ref": "refs/heads/main", "before": before, "after": after, "deleted": False}, {"production"})
+    finally:
+        called.write_text(real_tests)
+    try:
+        record(run, "deploy.yml (push to main, one production stack, by its approved plan)")
+        assert run.returncode == 0, run.explain()
+        for job in ("affected", "production-preview", "production-components", "roll-up"):
+            assert run.results[job] == ["success"], run.explain()
+        for job in ("staging-environment", "staging-components", "production-environment", "teardown"):
+            assert job not in run.results, run.explain()
+        plan = actions.artifact(run_id, f"plan-{PRODUCTION_SERVICE}")
+        assert json.loads((plan / "plan.json").read_text())["resourcePlans"]
+        assert not json.loads((plan / "preview.json").read_text()).get("new_stack")
+        assert f"{PRODUCTION_SERVICE}: applying only what the plan build/plan/plan.json holds" \
+            in run.output("production-components"), run.explain()
+        assert hpa_min(actions.kube, namespace_of(PRODUCTION_SERVICE, actions.ws.root), "api-gateway") == wanted
+        assert actions.history(PRODUCTION_SERVICE)[-1]["message"] == f"deploy {after}"
+    finally:  # main as it was, deployed again
+        actions.git("revert", "--no-edit", "HEAD")
+        actions.ws.platform("up", PRODUCTION_SERVICE, "--yes", "--message", "deploy main")
+        rolled_out(actions.kube, PRODUCTION_SERVICE, actions.ws.root)
 
 
 # -- preview.yml: a pull request --------------------------------------------------------------
