@@ -24,25 +24,38 @@ func encode[T any](w http.ResponseWriter, status int, v T) error {
 	return nil
 }
 
+// jsonBody is a response body encoded once and written many times by writeJSON, with the
+// values of its Content-Type and Content-Length headers, also made once.
+type jsonBody struct {
+	body          []byte
+	contentLength []string
+}
+
+// jsonContentType is the Content-Type header's value of every JSON answer. The header maps of
+// many responses share it: none of them changes it in place (Header.Set and Add replace or
+// extend a value slice, never write into it).
+var jsonContentType = []string{"application/json"}
+
 // encodedJSON is v as encode writes it (with the trailing newline), for a body encoded once
 // and written many times by writeJSON.
-func encodedJSON[T any](v T) []byte {
+func encodedJSON[T any](v T) jsonBody {
 	var b bytes.Buffer
 	if err := json.NewEncoder(&b).Encode(v); err != nil {
 		// Only the contract's own types of strings are encoded so, and those always encode.
 		panic(fmt.Sprintf("encode %T: %v", v, err))
 	}
-	return b.Bytes()
+	return jsonBody{body: b.Bytes(), contentLength: []string{strconv.Itoa(b.Len())}}
 }
 
 // writeJSON writes body, already encoded, as the JSON response body with the given status.
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
+// Its header values are shared, not made anew per request (see jsonContentType).
+func writeJSON(w http.ResponseWriter, status int, body jsonBody) {
 	h := w.Header()
 	// Canonical keys, set without canonicalizing them again on every request.
-	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = body.contentLength
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(body.body)
 }
 
 // isJSON tells whether a Content-Type header names application/json (parameters allowed).
@@ -191,7 +204,7 @@ func formatProblems(problems map[string]string) string {
 
 // writeError sends the contract's error body, stamped with the request's id.
 func writeError(w http.ResponseWriter, r *http.Request, status int, code ErrorDetailCode, message string) {
-	body := Error{Error: ErrorDetail{Code: code, Message: message, RequestId: requestIDFrom(r.Context())}}
+	body := Error{Error: ErrorDetail{Code: code, Message: message, RequestId: requestIDOf(w)}}
 	// The status line is already out if encoding fails; nothing more can be told the client.
 	_ = encode(w, status, body)
 }

@@ -42,23 +42,25 @@ func handleListModules(catalog *Catalog) http.Handler {
 }
 
 func handleGetModule(catalog *Catalog) http.Handler {
-	modules := map[string][]byte{}
+	modules := map[string]jsonBody{}
 	for _, m := range catalog.List() {
 		modules[m.Name] = encodedJSON(m)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
+		// Every name in the catalog matches the pattern (loadCatalog checks), so a name found
+		// needs no pattern match: only one that is not found is told invalid (400) from unknown
+		// (404).
+		if m, ok := modules[name]; ok {
+			writeJSON(w, http.StatusOK, m)
+			return
+		}
 		if !validModuleName(name) {
 			writeError(w, r, http.StatusBadRequest, ErrorDetailCodeBadRequest,
 				"module name must match "+ModuleNamePattern)
 			return
 		}
-		m, ok := modules[name]
-		if !ok {
-			writeError(w, r, http.StatusNotFound, ErrorDetailCodeNotFound, fmt.Sprintf("no module named %q", name))
-			return
-		}
-		writeJSON(w, http.StatusOK, m)
+		writeError(w, r, http.StatusNotFound, ErrorDetailCodeNotFound, fmt.Sprintf("no module named %q", name))
 	})
 }
 
@@ -106,7 +108,7 @@ func handleComplete(logger *slog.Logger, catalog *Catalog, worker *WorkerClient,
 			return
 		}
 
-		id := requestIDFrom(r.Context())
+		id := requestIDOf(w)
 		resp, err := worker.Complete(r.Context(), body, id)
 		if err != nil {
 			status, code, message := upstreamFailure(r.Context(), err)

@@ -15,12 +15,21 @@ import (
 	"time"
 )
 
-// requestIDKey is the context key of the request id.
-type requestIDKey struct{}
-
-func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+// requestIDOf is the id of the request whose answer w writes: the one withRequestContext gave
+// it (and sent as X-Request-Id). The id travels with the response writer rather than in the
+// request's context, which would cost every request a copy of its *http.Request and a context.
+// Empty for a writer that did not come through withRequestContext.
+func requestIDOf(w http.ResponseWriter) string {
+	for {
+		switch v := w.(type) {
+		case *statusRecorder:
+			return v.id
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return ""
+		}
+	}
 }
 
 // saneRequestID accepts an incoming X-Request-Id only if it matches the contract's RequestId
@@ -36,7 +45,9 @@ func newRequestID() string {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], rand.Uint64()) // #nosec G404 -- a correlation id, no secret: see above
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64()) // #nosec G404 -- a correlation id, no secret: see above
-	return hex.EncodeToString(b[:])
+	var text [32]byte
+	hex.Encode(text[:], b[:])
+	return string(text[:]) // the id's one allocation
 }
 
 // statusClientClosedRequest is nginx's code for a request whose client closed the connection
@@ -49,11 +60,15 @@ func clientWentAway(ctx context.Context) bool {
 	return errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), errShuttingDown)
 }
 
-// statusRecorder remembers what a handler wrote, for the access log.
+// statusRecorder remembers what a handler wrote, for the access log, and carries the
+// request's id (see requestIDOf).
 type statusRecorder struct {
 	http.ResponseWriter
+	id     string
 	status int
 	bytes  int
+	// idHeader backs the X-Request-Id header's value, in the same allocation as the recorder.
+	idHeader [1]string
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -110,9 +125,9 @@ func withRequestContext(logger *slog.Logger, metrics *Metrics, next http.Handler
 		if id == "" || !saneRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header()["X-Request-Id"] = []string{id} // the canonical key
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, id: id}
+		rec.idHeader[0] = id
+		w.Header()["X-Request-Id"] = rec.idHeader[:] // the canonical key
 
 		defer func() {
 			if v := recover(); v != nil {
