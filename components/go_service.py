@@ -382,17 +382,25 @@ def _deployment(parts: _Parts, image: pulumi.Input[str], service_account: Servic
                 pod: _PodInputs) -> Deployment:
     # No spec.replicas: the HPA owns the replica count (both would fight under
     # server-side apply, pulumi-kubernetes #2491/#2569).
-    spec = _pod_spec(parts, _container(parts, image, pod), service_account, pod)
     labels = {**service_labels(parts.name, parts.args.labels), **STABLE_POD_LABELS}
-    return Deployment(f"{parts.name}-deployment", metadata=parts.meta(), spec=DeploymentSpecArgs(
-        selector=LabelSelectorArgs(match_labels=parts.selector),
+    return Deployment(f"{parts.name}-deployment", metadata=parts.meta(), spec=_deployment_spec(
+        parts, image, service_account, pod, parts.selector, labels), opts=parts.opts)
+
+
+def _deployment_spec(parts: _Parts, image: pulumi.Input[str], service_account: ServiceAccount,
+                     pod: _PodInputs, selector: dict, labels: dict,
+                     replicas: int | None = None) -> DeploymentSpecArgs:
+    """One version's pods: a surge pod at a time, never one fewer ready (the stable version's
+    and a canary release's Deployments differ only in image, labels and who sets replicas)."""
+    return DeploymentSpecArgs(
+        replicas=replicas,
+        selector=LabelSelectorArgs(match_labels=selector),
         strategy=DeploymentStrategyArgs(type="RollingUpdate", rolling_update=(
             RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1))),
         revision_history_limit=10,
         template=PodTemplateSpecArgs(
             metadata=ObjectMetaArgs(labels=labels, annotations=pod.annotations or None),
-            spec=spec)),
-        opts=parts.opts)
+            spec=_pod_spec(parts, _container(parts, image, pod), service_account, pod)))
 
 
 def _service(parts: _Parts, deployment: Deployment) -> Service:
@@ -422,18 +430,10 @@ def _canary(parts: _Parts, service_account: ServiceAccount, pod: _PodInputs) -> 
     if canary is None:
         return
     name = f"{parts.name}-canary"
-    spec = _pod_spec(parts, _container(parts, canary.image, pod), service_account, pod)
     labels = {**service_labels(parts.name, args.labels), **canary.pod_labels}
-    Deployment(f"{name}-deployment", metadata=parts.meta(name), spec=DeploymentSpecArgs(
-        replicas=args.min_replicas,
-        selector=LabelSelectorArgs(match_labels=parts.canary_selector),
-        strategy=DeploymentStrategyArgs(type="RollingUpdate", rolling_update=(
-            RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1))),
-        revision_history_limit=10,
-        template=PodTemplateSpecArgs(
-            metadata=ObjectMetaArgs(labels=labels, annotations=pod.annotations or None),
-            spec=spec)),
-        opts=parts.opts)
+    Deployment(f"{name}-deployment", metadata=parts.meta(name), spec=_deployment_spec(
+        parts, canary.image, service_account, pod, parts.canary_selector, labels,
+        replicas=args.min_replicas), opts=parts.opts)
     PodDisruptionBudget(f"{name}-pdb", metadata=parts.meta(name), spec=PodDisruptionBudgetSpecArgs(
         min_available=args.min_available,
         selector=LabelSelectorArgs(match_labels=parts.canary_selector)), opts=parts.opts)
