@@ -217,7 +217,9 @@ def pdb_below_hpa_minimum(args, report: ReportViolation) -> None:
 
 def hpa_within_environment_quota(args, report: ReportViolation) -> None:
     """An HPA's maxReplicas, times the pods' requests and limits, fits in the environment's
-    ResourceQuota (the `quota` output of the environment stack the component references)."""
+    ResourceQuota (the `quota` output of the environment stack the component references); and
+    so do all the stack's pods at their most: each HPA's maximum beside the replicas of the
+    Deployments no HPA scales (a canary release's)."""
     hpas = _kubernetes(args, HPA)
     if not hpas:
         return
@@ -250,6 +252,43 @@ def hpa_within_environment_quota(args, report: ReportViolation) -> None:
                            f"{bound}; the "
                            f"environment quota allows {quota.get(f'{bound}.{resource}')}",
                            hpa.urn)
+    _stack_pods_within_quota(hpas, deployments, quota, report)
+
+
+def _stack_pods_within_quota(hpas, deployments, quota: Mapping, report: ReportViolation) -> None:
+    """Every pod of the stack at once, when some Deployment runs beside what the HPAs scale."""
+    scaled = {id(_target_deployment(hpa, deployments)): hpa for hpa in hpas}
+    fixed = [d for d in deployments if id(d) not in scaled]
+    if not fixed:
+        return  # each HPA's own check above is the whole of it
+    counts = []  # (deployment, pods at most, what says so)
+    for deployment in deployments:
+        hpa = scaled.get(id(deployment))
+        if hpa is not None:
+            count = quantity((hpa.props.get("spec") or {}).get("maxReplicas") or 0) or 0
+            counts.append((deployment, count, f"HPA '{name_of(hpa.props, hpa.name)}' maxReplicas {_number(count)}"))
+        else:
+            count = quantity((deployment.props.get("spec") or {}).get("replicas", 1)) or 0
+            counts.append((deployment, count, f"Deployment '{name_of(deployment.props, deployment.name)}' "
+                                              f"{_number(count)} replicas"))
+    said = ", ".join(why for _, _, why in counts)
+    where = fixed[0].urn
+    pods, total = quantity(quota.get("pods")), sum(count for _, count, _ in counts)
+    if pods is not None and total > pods:
+        report(f"the stack's pods at their most ({said}) would be {_number(total)}; the "
+               f"environment quota allows {_number(pods)}", where)
+    for bound in ("requests", "limits"):
+        for resource in ("cpu", "memory"):
+            allowed = quantity(quota.get(f"{bound}.{resource}"))
+            needed = sum(count * sum((quantity(((c.get("resources") or {}).get(bound) or {})
+                                               .get(resource, "0")) or 0)
+                                     for _, c in containers(pod_spec(d.resource_type, d.props) or {},
+                                                            init=False))
+                         for d, count, _ in counts)
+            if allowed is not None and needed > allowed:
+                report(f"the stack's pods at their most ({said}) would take "
+                       f"{_amount(resource, needed)} of {resource} {bound}; the environment "
+                       f"quota allows {quota.get(f'{bound}.{resource}')}", where)
 
 
 def _amount(resource: str, value: Any) -> str:

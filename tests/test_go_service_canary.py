@@ -163,3 +163,22 @@ def test_every_manifest_with_a_release_validates_strictly_and_passes_the_pack(wi
         kubernetes_validate.validate(normalize(unwrap_secrets(resource.inputs)),
                                      KUBERNETES_VERSION, strict=True)
     assert pack_violations(POLICIES, stack_resources(with_release)) == []
+
+
+def test_the_whole_policy_pack_passes_a_stack_with_a_release_and_counts_its_pods(with_release):
+    from policy.pack import POLICIES
+    from tests.policy.engine_view import pack_violations, stack_resources
+
+    resources = stack_resources(with_release)
+    assert pack_violations(POLICIES, resources) == []
+    # The canary's pods count against the environment's quota beside the stable maximum.
+    (quota_rule,) = [p for p in POLICIES if p.name == "hpa-within-environment-quota"]
+    outputs = next(r for r in resources if r.resource_type == "pulumi:pulumi:Stack").props
+    pods = int(outputs["environment_quota"]["pods"])
+    hpa = next(r for r in resources if r.resource_type.endswith("HorizontalPodAutoscaler"))
+    canary = next(r for r in resources if r.resource_type.endswith(":Deployment")
+                  and r.props["metadata"]["name"].endswith("-canary"))
+    canary.props["spec"]["replicas"] = pods - hpa.props["spec"]["maxReplicas"] + 1
+    found = pack_violations([quota_rule], resources)
+    assert found and all("the stack's pods at their most" in v for v in found), found
+    assert any(f"would be {pods + 1}; the environment quota allows {pods}" in v for v in found), found

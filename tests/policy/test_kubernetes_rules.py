@@ -265,6 +265,28 @@ def test_an_hpa_beyond_the_environment_pod_quota_is_stopped():
         "allows 1"]
 
 
+def canary(replicas: float) -> dict:
+    """A canary release's Deployment: a fixed number of pods no HPA scales."""
+    found = deployment(name="app-canary")
+    found["spec"]["replicas"] = replicas
+    return found
+
+
+def test_a_canary_release_beside_an_hpa_within_the_quota_passes():
+    assert violations(rules.hpa_within_environment_quota, stack(
+        reference(), (DEPLOYMENT, deployment()), (HPA, hpa(2.0, 8.0)), (DEPLOYMENT, canary(2.0)))) == []
+
+
+def test_a_canary_release_that_takes_the_stack_beyond_the_quota_is_stopped():
+    # 8 stable pods at most and 3 canary pods: 11 pods, 1.1 cores of requests (0.1 each).
+    assert violations(rules.hpa_within_environment_quota, stack(
+        reference(), (DEPLOYMENT, deployment()), (HPA, hpa(2.0, 8.0)), (DEPLOYMENT, canary(3.0)))) == [
+        "the stack's pods at their most (HPA 'app' maxReplicas 8, Deployment 'app-canary' 3 replicas) "
+        "would be 11; the environment quota allows 10",
+        "the stack's pods at their most (HPA 'app' maxReplicas 8, Deployment 'app-canary' 3 replicas) "
+        "would take 1.1 of cpu requests; the environment quota allows 1"]
+
+
 def test_an_hpa_whose_pods_outgrow_the_memory_limit_quota_is_stopped():
     # 10 pods with a 128Mi memory limit each need 1280Mi of the quota's limits.memory.
     found = violations(rules.hpa_within_environment_quota, stack(
