@@ -103,6 +103,12 @@ def _git(root: Path, *args: str, input: Optional[bytes] = None) -> bytes:
     return result.stdout
 
 
+def changed_files(root: Path, *pathspecs: str) -> list[str]:
+    """The files of the working tree at `root` that differ from its index (`git diff`), among
+    `pathspecs`."""
+    return _git(root, "diff", "--name-only", "--", *pathspecs).decode().split()
+
+
 @dataclass
 class GitTree(Tree):
     """The project folder's files in commit (or tree) `ref`."""

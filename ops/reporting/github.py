@@ -1,7 +1,8 @@
 """The few GitHub REST calls CI needs: one comment per stack on a pull request, one issue per
-drifted stack, one pull request with the stack files a run changed, through PyGithub (pagination by GitHub's Link headers, retries with backoff on
-server errors, and GitHub's rate limits waited out: Retry-After, or X-RateLimit-Reset once
-X-RateLimit-Remaining is 0, on a 403 or a 429). Credentials come from the environment Actions
+drifted stack, one pull request with the stack files a run changed, through PyGithub
+(pagination by GitHub's Link headers, retries with backoff on server errors, and GitHub's rate
+limits waited out: Retry-After, or X-RateLimit-Reset once X-RateLimit-Remaining is 0, on a 403
+or a 429). Credentials come from the environment Actions
 sets (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL); the token is never printed.
 """
 from __future__ import annotations

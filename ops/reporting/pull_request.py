@@ -9,7 +9,6 @@ changed: no branch, no pull request, exit 0. Needs GITHUB_TOKEN (`contents: writ
 from __future__ import annotations
 
 import argparse
-import subprocess  # nosec B404 -- git, with a fixed argument list
 import sys
 from pathlib import Path
 
@@ -30,19 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def changed_stack_files() -> list[str]:
-    try:
-        changed = subprocess.run(["git", "diff", "--name-only", "--", "Pulumi.*.yaml"],  # nosec B603 B607 -- git from PATH, fixed arguments
-                                 capture_output=True, text=True, check=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError) as error:
-        raise OpsError(f"cannot ask git which stack files changed: {error}") from None
-    return changed.split()
-
-
 def run(args: argparse.Namespace) -> int:
+    from ops.planning.git import changed_files
     from ops.reporting.github import GitHub
 
-    paths = args.paths or changed_stack_files()
+    paths = args.paths or changed_files(Path.cwd(), "Pulumi.*.yaml")
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         raise OpsError(f"nothing to propose from {', '.join(missing)}: no such file")

@@ -17,9 +17,7 @@ from ops.engine.operation import apply_stack_file
 from ops.engine.session import Session
 from ops.errors import OpsError
 from ops.project import StackInfo
-
-CANARY = "platform:canary"
-IMAGE = "platform:image"  # ops.stack_config.IMAGE
+from ops.stack_config import CANARY, IMAGE
 RELEASE = "release"
 
 
