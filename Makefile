@@ -40,10 +40,16 @@ export PATH := $(dir $(GO)):$(VENV)/bin:$(PATH)
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
+# The packages install with uv (from PyPI, pinned): the same pins as pip would install, in about a
+# tenth of pip's time from a warm cache (9 s against 79 s here), which every CI job and every
+# workflow job pays once in its fresh workspace.
+UV_VERSION := 0.13.8
+UV := $(VENV)/bin/uv
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps --editable .
 	touch $@
 
 venv: $(VENV)/.installed ## Create the Python virtualenv with the pinned packages and the `platform` command
@@ -80,9 +86,9 @@ render: venv worker ## Render every stack offline into build/render (no credenti
 # virtualenvs of their own (their pins clash with the Pulumi SDKs'), gosec built from its Go
 # module like the engine (tools/engine/gosec). Rebuilt only when their pins change.
 SCANNERS := $(ROOT)/.scanners
-$(SCANNERS)/%/.installed: tools/scanners/requirements-%.txt
+$(SCANNERS)/%/.installed: tools/scanners/requirements-%.txt | $(VENV)/.installed
 	rm -rf $(SCANNERS)/$* && $(PYTHON_BASE) -m venv $(SCANNERS)/$*
-	$(SCANNERS)/$*/bin/pip install --quiet --disable-pip-version-check --no-deps -r $<
+	$(UV) pip install --quiet --python $(SCANNERS)/$*/bin/python --no-deps -r $<
 	touch $@
 
 scanners: $(SCANNERS)/checkov/.installed $(SCANNERS)/nca/.installed venv go ## Install the offline security scanners (checkov, network-config-analyzer, gosec)
