@@ -42,9 +42,10 @@ help: ## List the targets
 
 # The packages install with uv (from PyPI, pinned): the same pins as pip would install, in about a
 # tenth of pip's time from a warm cache (9 s against 79 s here), which every CI job and every
-# workflow job pays once in its fresh workspace.
+# workflow job pays once in its fresh workspace. uv trusts the machine's certificate store, as
+# pip and git do (a runner's, or a proxy's CA added to it), not only the CAs it was built with.
 UV_VERSION := 0.13.8
-UV := $(VENV)/bin/uv
+UV := UV_SYSTEM_CERTS=1 $(VENV)/bin/uv
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)

@@ -202,10 +202,12 @@ class Actions:
         real_home = Path.home()
         process_env = {
             # What a runner has: the machine's tools, a home of its own, the package caches that
-            # setup-python/setup-node/setup-go would restore (the machine's), no credentials.
+            # the setup action restores (uv's, with actions/cache; npm's and Go's with
+            # setup-node and setup-go): the machine's own; no credentials.
             "PATH": os.pathsep.join([str(Path(shutil.which("go")).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
             "HOME": str(home), "LANG": "C.UTF-8", "TMPDIR": str(folder),
             "PIP_CACHE_DIR": str(real_home / ".cache" / "pip"), "npm_config_cache": str(real_home / ".npm"),
+            "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR", str(real_home / ".cache" / "uv")),
             "GOCACHE": go_env[0], "GOMODCACHE": go_env[1],
             "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "NO_COLOR": "1",
