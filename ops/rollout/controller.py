@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from infra.config.canary import Canary
+from infra.config.canary import CanarySteps
 from ops.errors import OpsError
-from ops.rollout.analysis import Analyser, PrometheusError, Verdict
+from ops.rollout.analysis import Analysis, SourceError, Verdict
 
 
 class TrafficSplit(Protocol):
@@ -38,6 +38,19 @@ class TrafficSplit(Protocol):
     def weight(self) -> int: ...
 
     def set_weight(self, percent: int, reason: str) -> None: ...
+
+
+class Analyses(Protocol):
+    """The analysis of a release's new version: `preflight` raises SourceError when its source
+    (`source`, as messages name it: Prometheus, Cloudflare's analytics) cannot be asked;
+    `analyse` judges the last window (ops.rollout.analysis.Analyser, a Go service's;
+    ops.rollout.worker_analytics.WorkerAnalyser, a Worker's)."""
+
+    source: str
+
+    def preflight(self) -> None: ...
+
+    def analyse(self) -> Analysis: ...
 
 
 class Outcome(str, enum.Enum):
@@ -72,8 +85,8 @@ class Event:
 @dataclass
 class Rollout:
     stack: str
-    canary: Canary
-    analyser: Analyser
+    canary: CanarySteps
+    analyser: Analyses
     split: TrafficSplit
     on_event: Callable[[Event], None] = lambda event: None
     sleep: Callable[[float], None] = time.sleep
@@ -92,11 +105,11 @@ class Rollout:
         self.on_event(event)
 
     def preflight(self) -> None:
-        """Prometheus must answer before any traffic moves: a rollout it cannot judge does not
-        start."""
+        """The analysis source must answer before any traffic moves: a rollout it cannot judge
+        does not start."""
         try:
-            self.analyser.prometheus.query("vector(1)")
-        except PrometheusError as error:
+            self.analyser.preflight()
+        except SourceError as error:
             raise OpsError(f"stack '{self.stack}': rollout not started, nothing changed: {error}; "
                            f"no release is promoted without its analysis") from None
 
@@ -164,7 +177,8 @@ class Rollout:
                     errors, inconclusive = errors + 1, 0
                     if errors >= self.canary.error_limit:
                         return self.roll_back(
-                            f"Prometheus could not judge the release {errors} times in a row "
+                            f"{self.analyser.source} could not judge the release {errors} times "
+                            f"in a row "
                             f"(" + "; ".join(analysis.reasons) + "): failing safe")
         self.set_weight(100, f"step {len(steps)}/{len(steps)}: every step passed its analysis: "
                              f"the new version is promoted and serves all traffic" + passed,

@@ -27,11 +27,35 @@ def test_an_invalid_canary_config_is_refused_naming_the_key(repo, capsys):
     assert "Traceback" not in err and path.read_text() == before
 
 
-def test_a_worker_stack_is_refused(repo, capsys):
-    code, _, err = rollout(repo, capsys, "ai-worker.staging", "--prometheus", "http://127.0.0.1:9")
-    assert code == 1
-    assert err.startswith("error: stack 'ai-worker.staging': `platform rollout` analyses a Go "
-                          "service's own series in Prometheus")
+def test_a_worker_stack_is_not_analysed_in_prometheus(repo, capsys):
+    code, out, err = rollout(repo, capsys, "ai-worker.staging", "--prometheus",
+                             "http://127.0.0.1:9")
+    assert code == 1 and out == ""
+    assert err == ("error: stack 'ai-worker.staging': a Worker's versions are not in Prometheus; "
+                   "its new version is judged by its invocations in Cloudflare's analytics (drop "
+                   "--prometheus; --analytics URL only to ask another endpoint than "
+                   "https://api.cloudflare.com/client/v4/graphql)\n")
+
+
+def test_a_go_service_needs_its_prometheus(repo, capsys):
+    code, out, err = rollout(repo, capsys, "api-gateway.staging", "--check")
+    assert code == 1 and out == ""
+    assert err == ("error: stack 'api-gateway.staging': a Go service's new version is judged by "
+                   "its own series in Prometheus: pass --prometheus URL (for example "
+                   "http://prometheus.monitoring:9090)\n")
+
+
+def test_a_worker_rollout_without_a_cloudflare_token_is_one_message(repo, capsys, monkeypatch):
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    path = repo.root / "Pulumi.ai-worker.staging.yaml"
+    before = path.read_text()
+    code, out, err = rollout(repo, capsys, "ai-worker.staging")
+    assert code == 1 and out == ""
+    assert err == ("error: stack 'ai-worker.staging': CLOUDFLARE_API_TOKEN is not set: a Worker's "
+                   "rollout reads its new version's invocations from Cloudflare's analytics with "
+                   "the API token the stack is deployed with (it needs Account Analytics: Read); "
+                   "nothing was changed\n")
+    assert path.read_text() == before
 
 
 @pytest.mark.parametrize("mode", [[], ["--abort"]])
