@@ -25,10 +25,8 @@ from ops.stack_config import validated
 TOKEN_VARIABLE = "CLOUDFLARE_API_TOKEN"  # the Cloudflare provider's credentials (infra/providers.py)
 
 
-def _http_url(info: StackInfo, flag: str, url: str, example: str) -> None:
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise OpsError(f"stack '{info.name}': {flag} {url!r} is not an http(s) URL "
-                       f"(for example {example})")
+def _is_http(url: str) -> bool:
+    return urlsplit(url).scheme in ("http", "https") and bool(urlsplit(url).netloc)
 
 
 def analyser_for(project: Project, info: StackInfo, prometheus_url: str | None,
@@ -52,7 +50,9 @@ def analyser_for(project: Project, info: StackInfo, prometheus_url: str | None,
         raise OpsError(f"stack '{info.name}': a Go service's new version is judged by its own "
                        f"series in Prometheus: pass --prometheus URL (for example "
                        f"http://prometheus.monitoring:9090)")
-    _http_url(info, "--prometheus", prometheus_url, "http://prometheus.monitoring:9090")
+    if not _is_http(prometheus_url):
+        raise OpsError(f"stack '{info.name}': --prometheus {prometheus_url!r} is not an http(s) URL "
+                       f"(for example http://prometheus.monitoring:9090)")
     # The program's modules: loaded only when used.
     from infra.go_service_stack import signals
 
@@ -72,12 +72,14 @@ def _worker_analyser(project: Project, info: StackInfo, prometheus_url: str | No
         raise OpsError(f"stack '{info.name}': a Worker's versions are not in Prometheus; its new "
                        f"version is judged by its invocations in Cloudflare's analytics (drop "
                        f"--prometheus; --analytics URL only to ask another endpoint than "
-                       f"{GRAPHQL_URL})")
+                       f"Cloudflare's own)")
     url = analytics_url or GRAPHQL_URL
-    _http_url(info, "--analytics", url, GRAPHQL_URL)
+    if not _is_http(url):
+        raise OpsError(f"stack '{info.name}': --analytics {url!r} is not an http(s) URL (for "
+                       f"example https://api.cloudflare.com/client/v4/graphql, Cloudflare's own)")
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     if not token:
-        raise OpsError(f"stack '{info.name}': {TOKEN_VARIABLE} is not set: a Worker's rollout "
+        raise OpsError(f"stack '{info.name}': CLOUDFLARE_API_TOKEN is not set: a Worker's rollout "
                        f"reads its new version's invocations from Cloudflare's analytics with "
                        f"the API token the stack is deployed with (it needs Account Analytics: "
                        f"Read); nothing was changed")

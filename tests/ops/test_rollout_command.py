@@ -35,7 +35,7 @@ def test_a_worker_stack_is_not_analysed_in_prometheus(repo, capsys):
     assert err == ("error: stack 'ai-worker.staging': a Worker's versions are not in Prometheus; "
                    "its new version is judged by its invocations in Cloudflare's analytics (drop "
                    "--prometheus; --analytics URL only to ask another endpoint than "
-                   "https://api.cloudflare.com/client/v4/graphql)\n")
+                   "Cloudflare's own)\n")
 
 
 def test_a_go_service_needs_its_prometheus(repo, capsys):
