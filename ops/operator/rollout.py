@@ -19,6 +19,7 @@ import json
 
 from ops.engine.session import Session
 from ops.errors import OpsError
+from ops.operator import env
 from ops.project import StackInfo
 from ops.rollout.analysis import Verdict
 from ops.rollout.canary_stack import CanaryStackSplit
@@ -64,10 +65,15 @@ def split_for(session: Session, info: StackInfo, abort: bool = False) -> Traffic
     return split
 
 
+def worker_split(session: Session, info: StackInfo) -> WorkerSplit:
+    """A Worker's split, reading the stack's outputs from its state whenever it needs them."""
+    return WorkerSplit(session, info, lambda: env.stack_outputs(session, info.name))
+
+
 def worker_split_for(session: Session, info: StackInfo, abort: bool) -> WorkerSplit:
     """A Worker's split, refused when it has nothing to roll out: no version deployed to be the
     stable one, no new bundle since, or (`abort`) no rollout in progress to abort."""
-    split = WorkerSplit(session, info)
+    split = worker_split(session, info)
     if split.stable_version() is None:
         raise OpsError(f"stack '{info.name}': nothing to roll out: the stack serves no version "
                        f"yet (no version_id output); its first version is deployed by "
@@ -91,7 +97,7 @@ def run(args) -> int:
     session = Session.from_args(args)
     info = session.stack(args.stack)
     worker = info.kind == "cloudflare-worker"
-    version = WorkerSplit(session, info).new_version if worker else None
+    version = worker_split(session, info).new_version if worker else None
     canary, analyser = analyser_for(session.project, info, args.prometheus, args.analytics,
                                     version=version)
     if args.check:

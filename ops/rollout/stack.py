@@ -35,7 +35,7 @@ def analyser_for(project: Project, info: StackInfo, prometheus_url: str | None,
     """The stack's canary settings (or `canary`) and the analyser of its new version, by the
     stack's kind: a Go service's series in Prometheus (`prometheus_url`), a Worker's invocations
     in Cloudflare's analytics (`analytics_url`, Cloudflare's own API unless given; `version`:
-    the new version's id when asked)."""
+    the new version's id when asked, ops.rollout.worker_split.WorkerSplit.new_version)."""
     if info.kind == "cloudflare-worker":
         return _worker_analyser(project, info, prometheus_url, analytics_url, canary, version)
     if info.kind != "go-service":
@@ -88,14 +88,9 @@ def _worker_analyser(project: Project, info: StackInfo, prometheus_url: str | No
     canary = canary or config.canary
     script_name = _script_name(info)
     found = worker_checks(config.availability, canary.max_burn_rate, canary.wall_time_p99_ms)
-    if version is None:
-        from ops.engine.session import Session
-        from ops.rollout.worker_split import WorkerSplit
-
-        version = WorkerSplit(Session(project), info).new_version
     analytics = CloudflareAnalytics(token, environment.cloudflare.account_id, url)
-    return canary, WorkerAnalyser(analytics, script_name, version, found, canary.min_requests,
-                                  canary.window_seconds)
+    return canary, WorkerAnalyser(analytics, script_name, version or (lambda: None), found,
+                                  canary.min_requests, canary.window_seconds)
 
 
 def _script_name(info: StackInfo) -> str:

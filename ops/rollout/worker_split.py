@@ -49,15 +49,10 @@ def write_rollout(stack_file: StackFileEditor, values: dict[str, Any]) -> None:
 class WorkerSplit(StackFileSplit):
     """`ops.rollout.controller.TrafficSplit` of a Worker stack: the new version's share in its
     gradual deployment (`platform:rollout`), applied by `up` of that stack. `outputs`: the
-    stack's outputs as its state holds them (ops.operator.env.stack_outputs by default)."""
+    stack's outputs as its state holds them now (None: the stack has no state)."""
 
-    def __init__(self, session: Session, info: StackInfo, outputs: Outputs | None = None):
+    def __init__(self, session: Session, info: StackInfo, outputs: Outputs):
         super().__init__(session, info)
-        if outputs is None:
-            from ops.operator.env import stack_outputs
-
-            def outputs() -> dict[str, Any] | None:
-                return stack_outputs(session, info.name)
         self.outputs = outputs
 
     def _state(self) -> dict[str, Any]:

@@ -38,7 +38,7 @@ class Invocation:
 def _time(value: Any) -> dt.datetime:
     if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value):
         raise ValueError(f"not an RFC 3339 UTC time: {value!r}")
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return dt.datetime.fromisoformat(value)
 
 
 def _p99(values: list[float]) -> float:

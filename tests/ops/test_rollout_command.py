@@ -171,8 +171,8 @@ def test_a_worker_check_judges_the_new_version_in_cloudflares_analytics(repo, ca
     analysis = json.loads(out)
     assert analysis["stack"] == WORKER and analysis["verdict"] == "fail"
     assert analysis["requests"] == 400
-    assert analysis["reasons"] == [f"version {NEW}: error ratio (limit 14.4x the 99.9 % budget) "
-                                   f"5 % is above its limit 1.44 %"]
+    assert analysis["reasons"] == [(f"version {NEW}: error ratio (limit 14.4x the 99.9 % budget) "
+                                    f"5 % is above its limit 1.44 %")]
     (query,) = cloudflare_analytics.received
     assert query["variables"]["scriptVersion"] == NEW
     assert query["variables"]["scriptName"] == "ai-worker-staging"

@@ -16,7 +16,11 @@ from infra.config.worker import WorkerCanary
 from ops.errors import OpsError
 from ops.rollout.analysis import Verdict
 from ops.rollout.controller import Outcome, Rollout
-from ops.rollout.worker_analytics import CloudflareAnalytics, WorkerAnalyser, worker_checks
+from ops.rollout.worker_analytics import (
+    CloudflareAnalytics,
+    WorkerAnalyser,
+    worker_checks,
+)
 from tests.conftest import free_port
 from tests.ops.cloudflare_analytics import ACCOUNT, TOKEN
 
@@ -47,7 +51,7 @@ def test_a_good_window_passes_and_the_query_names_the_script_the_version_and_the
     variables = body["variables"]
     assert {k: variables[k] for k in ("accountTag", "scriptName", "scriptVersion")} == {
         "accountTag": ACCOUNT, "scriptName": SCRIPT, "scriptVersion": NEW}
-    start, end = (dt.datetime.fromisoformat(variables[k].replace("Z", "+00:00"))
+    start, end = (dt.datetime.fromisoformat(variables[k])
                   for k in ("start", "end"))
     assert end - start == dt.timedelta(seconds=WINDOW)
     assert before <= end <= dt.datetime.now(dt.UTC)
@@ -147,7 +151,7 @@ class Split:
     """The Worker's split as the loop sees it; each step's window sends the new version its share
     of `per_window` requests, `error_every`-th of them failing (0: none)."""
 
-    def __init__(self, stand_in, clock: "Clock", per_window: int, error_every: int = 0):
+    def __init__(self, stand_in, clock: Clock, per_window: int, error_every: int = 0):
         self.stand_in, self.clock = stand_in, clock
         self.per_window, self.error_every = per_window, error_every
         self.current, self.history = 0, []
@@ -242,3 +246,39 @@ def test_the_api_unreachable_before_the_start_changes_nothing(cloudflare_analyti
                                        r"analytics at .* cannot be queried"):
         rollout.run()
     assert split.history == []
+
+
+# -- the Worker's objective and settings, as its stack config gives them -------------------------
+
+def test_a_workers_objective_is_its_canary_availability_else_the_zones_edge_error_slo():
+    from infra.project import PROJECT_ROOT
+    from ops.project import Project
+    from ops.stack_config import validated
+
+    project = Project.at(PROJECT_ROOT)
+    info = project.stack("ai-worker.staging")
+    assert validated(project, info).availability == "99.9"  # neither: the edge alert's default
+    zone = {"platform:notifications": {"emails": ["oncall@example.com"], "edge_error_slo": "99.5"}}
+    assert validated(project, info, zone).availability == "99.5"
+    own = validated(project, info, {**zone, "platform:canary": {"availability": "99.95"}})
+    assert own.availability == "99.95"
+    (ratio,) = worker_checks(own.availability, own.canary.max_burn_rate, None)
+    assert ratio.limit == pytest.approx(14.4 * 0.0005)
+
+
+def test_each_bad_worker_canary_key_is_one_readable_message():
+    from infra.errors import ConfigError
+    from infra.project import PROJECT_ROOT
+    from ops.project import Project
+    from ops.stack_config import validated
+
+    project = Project.at(PROJECT_ROOT)
+    bad = {"steps": [50, 10], "wall_time_p99_ms": 0, "availability": "80", "selector": {"a": "b"}}
+    with pytest.raises(ConfigError) as raised:
+        validated(project, project.stack("ai-worker.staging"), {"platform:canary": bad})
+    assert str(raised.value).splitlines() == [
+        "stack 'ai-worker.staging': invalid config (4 problems):",
+        "  - platform:canary.availability: '80' is not an SLO in percent such as 99.9",
+        "  - platform:canary.selector: unknown key",
+        "  - platform:canary.steps: [50, 10] must rise step by step",
+        "  - platform:canary.wall_time_p99_ms: Input should be greater than or equal to 1"]
