@@ -22,7 +22,8 @@ from ops.rollout.worker_analytics import (
 )
 from ops.stack_config import validated
 
-TOKEN_VARIABLE = "CLOUDFLARE_API_TOKEN"  # the Cloudflare provider's credentials (infra/providers.py)
+# The Cloudflare provider's credentials (infra/providers.py): the variable's name, not a token.
+TOKEN_VARIABLE = "CLOUDFLARE_API_TOKEN"  # nosec B105 -- the name of an environment variable
 
 
 def _is_http(url: str) -> bool:
