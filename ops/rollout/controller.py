@@ -9,10 +9,11 @@ analysis judges that window:
 - INCONCLUSIVE (too little traffic, an empty or NaN result): measured again at the same step;
   `inconclusive_limit` in a row stop the rollout HELD at that step (neither promoted nor rolled
   back: running it again resumes the analysis there; `--abort` rolls back);
-- ERROR (Prometheus unreachable or refusing the query): measured again; `error_limit` in a row
-  roll back. The release is blind while Prometheus cannot be asked: the version known to
-  work takes the traffic back, which needs no Prometheus, rather than leaving users on an
-  unverified one for as long as the outage lasts.
+- ERROR (the analysis source, Prometheus or a Worker's Cloudflare analytics, unreachable or
+  refusing the query): measured again; `error_limit` in a row roll back. The release is blind
+  while its source cannot be asked: the version known to work takes the traffic back, which
+  needs no analysis, rather than leaving users on an unverified one for as long as the outage
+  lasts.
 A rollout whose first query fails changes nothing.
 """
 from __future__ import annotations
