@@ -98,8 +98,8 @@ def run(args) -> int:
     info = session.stack(args.stack)
     worker = info.kind == "cloudflare-worker"
     version = worker_split(session, info).new_version if worker else None
-    canary, analyser = analyser_for(session.project, info, args.prometheus, args.analytics,
-                                    version=version)
+    canary, analyser = analyser_for(session.project, info, args.prometheus,
+                                    analytics_url=args.analytics, version=version)
     if args.check:
         analysis = analyser.analyse()
         if args.json:

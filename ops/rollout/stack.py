@@ -31,7 +31,7 @@ def _is_http(url: str) -> bool:
 
 
 def analyser_for(project: Project, info: StackInfo, prometheus_url: str | None,
-                 analytics_url: str | None = None, canary: CanarySteps | None = None,
+                 canary: CanarySteps | None = None, *, analytics_url: str | None = None,
                  version: Callable[[], str | None] | None = None) -> tuple[CanarySteps, Analyses]:
     """The stack's canary settings (or `canary`) and the analyser of its new version, by the
     stack's kind: a Go service's series in Prometheus (`prometheus_url`), a Worker's invocations
