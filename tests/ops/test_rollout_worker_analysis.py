@@ -3,7 +3,8 @@ GraphQL Analytics API on loopback (tests/ops/cloudflare_analytics.py): the query
 account, the Worker's script, the new version, the window) and the verdicts `judge` gives the
 counts the stand-in aggregates. The invocations are counts the tests record in the stand-in (a
 Worker's invocation errors, uncaught exceptions and exceeded resources, are Cloudflare's own
-accounting, which no local runtime reproduces). The loop itself with this analyser: its fail-safe
+accounting, which the Worker, answering every failure itself, never produces locally; real
+invocations in workerd feed it in tests/ops/test_rollout_worker_invocations.py). The loop itself with this analyser: its fail-safe
 rollback when the API cannot be asked, and a release promoted or rolled back on the traffic each
 step sends the new version."""
 from __future__ import annotations
