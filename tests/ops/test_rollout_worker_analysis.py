@@ -63,8 +63,8 @@ def test_five_percent_errors_fail_against_the_burn_rate_limit(cloudflare_analyti
     cloudflare_analytics.record(SCRIPT, NEW, 200, errors=10)
     analysis = analyser(cloudflare_analytics.url).analyse()
     assert analysis.verdict is Verdict.FAIL
-    assert analysis.reasons == [f"version {NEW}: error ratio (limit 14.4x the 99.9 % budget) 5 % "
-                                f"is above its limit 1.44 %"]
+    assert analysis.reasons == [(f"version {NEW}: error ratio (limit 14.4x the 99.9 % budget) 5 % "
+                                f"is above its limit 1.44 %")]
     assert [m.to_dict()["value"] for m in analysis.measurements] == [0.05]
 
 
@@ -79,9 +79,9 @@ def test_too_little_traffic_holds(cloudflare_analytics):
     cloudflare_analytics.record(SCRIPT, NEW, 20)
     analysis = analyser(cloudflare_analytics.url).analyse()
     assert analysis.verdict is Verdict.INCONCLUSIVE
-    assert analysis.reasons == [f"version {NEW}: too little traffic to judge: 20 requests to the "
+    assert analysis.reasons == [(f"version {NEW}: too little traffic to judge: 20 requests to the "
                                 f"new version in the last 60s, at least 100 needed; holding "
-                                f"(never promoted without evidence)"]
+                                f"(never promoted without evidence)")]
 
 
 def test_no_row_is_inconclusive_and_only_the_new_versions_invocations_in_the_window_count(
@@ -125,9 +125,9 @@ def test_a_refused_token_is_no_verdict(cloudflare_analytics):
     cloudflare_analytics.record(SCRIPT, NEW, 500)
     analysis = analyser(cloudflare_analytics.url, token="revoked").analyse()
     assert analysis.verdict is Verdict.ERROR
-    assert analysis.reasons == [f"Cloudflare's analytics at {cloudflare_analytics.url} answered "
+    assert analysis.reasons == [(f"Cloudflare's analytics at {cloudflare_analytics.url} answered "
                                 f"401: {{\"success\": false, \"errors\": [{{\"code\": 10000, "
-                                f"\"message\": \"Authentication error\"}}]}}"]
+                                f"\"message\": \"Authentication error\"}}]}}")]
 
 
 def test_an_account_the_token_cannot_see_is_no_verdict(cloudflare_analytics):
@@ -135,8 +135,8 @@ def test_an_account_the_token_cannot_see_is_no_verdict(cloudflare_analytics):
                            lambda: NEW, worker_checks("99.9", 14.4, None), 100, WINDOW)
     analysis = other.analyse()
     assert analysis.verdict is Verdict.ERROR
-    assert analysis.reasons == [f"Cloudflare's analytics at {cloudflare_analytics.url}: no account "
-                                f"{'f' * 32} for this token"]
+    assert analysis.reasons == [(f"Cloudflare's analytics at {cloudflare_analytics.url}: no account "
+                                f"{'f' * 32} for this token")]
 
 
 def test_the_api_unreachable_is_no_verdict():

@@ -21,7 +21,11 @@ from pathlib import Path
 import pytest
 
 from ops.rollout.analysis import Verdict
-from ops.rollout.worker_analytics import CloudflareAnalytics, WorkerAnalyser, worker_checks
+from ops.rollout.worker_analytics import (
+    CloudflareAnalytics,
+    WorkerAnalyser,
+    worker_checks,
+)
 from tests.conftest import free_port
 from tests.e2e.harness import REPO_ROOT
 from tests.ops.cloudflare_analytics import ACCOUNT, TOKEN

@@ -100,10 +100,10 @@ def test_a_rollout_step_by_step_writes_the_split_and_renders_it(repo, stack):
     messages = [message for message, _ in stack.updates]
     assert messages == [
         "platform rollout: new version 10% — step 1/3: the new version takes 10 % of the traffic",
-        "platform rollout: new version 50% — step 2/3: the new version takes 50 % of the traffic "
-        "(analysis at 10 % passed: 240 requests)",
-        f"platform rollout: promote: version {NEW} serves all traffic, {STABLE} none — step 3/3: "
-        f"every step passed its analysis"]
+        ("platform rollout: new version 50% — step 2/3: the new version takes 50 % of the traffic "
+        "(analysis at 10 % passed: 240 requests)"),
+        (f"platform rollout: promote: version {NEW} serves all traffic, {STABLE} none — step 3/3: "
+        f"every step passed its analysis")]
     rollouts = [config["platform:rollout"] for _, config in stack.updates]
     assert rollouts == [{"percentage": 10, "stable_version_id": STABLE},
                         {"percentage": 50, "stable_version_id": STABLE},
