@@ -15,6 +15,8 @@ from ops.project import Project, StackInfo
 PREFIX = CONFIG_NAMESPACE + ":"
 IMAGE = PREFIX + "image"
 CANARY = PREFIX + "canary"
+ROLLOUT = PREFIX + "rollout"
+BUNDLE = PREFIX + "bundle"
 
 
 def raw_config(project: Project, stack: str, overrides: Optional[dict[str, Any]] = None) -> RawConfig:

@@ -100,3 +100,18 @@ def test_the_canary_release_block_adds_the_new_versions_objects_at_its_weight():
     annotations = named[("Ingress", "api-gateway-canary")]["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/canary"] == "true"
     assert annotations["nginx.ingress.kubernetes.io/canary-weight"] == str(canary["release"]["weight"])
+
+
+def test_the_documented_worker_canary_config_is_valid_and_is_the_default():
+    """The Worker's `platform:canary` block of docs/rollouts.md is what a Worker stack that sets
+    nothing gets, and validates beside the rest of ai-worker.staging's config."""
+    from infra.config.worker import WorkerCanary
+    from ops.project import Project
+    from ops.stack_config import validated
+
+    block = re.search(r"<!-- worker canary config -->\s*\n```yaml\n(.*?)```", DOCUMENT.read_text(), re.S)
+    canary = yaml.safe_load(block[1])["platform:canary"]
+    assert WorkerCanary(**canary) == WorkerCanary()
+    project = Project.at(PROJECT_ROOT)
+    config = validated(project, project.stack(WORKER), {"platform:canary": canary})
+    assert config.canary == WorkerCanary() and config.availability == "99.9"

@@ -23,9 +23,9 @@ class CanaryRelease(ConfigModel):
                                     "(the ingress controller's canary weight)")
 
 
-class Canary(ConfigModel):
-    """Steps (the new version's share of traffic, in percent) and the analysis between them: the
-    new version's own series (`selector`) over `window_seconds`, held to the service's SLO."""
+class CanarySteps(ConfigModel):
+    """Steps (the new version's share of traffic, in percent) and the analysis between them,
+    over `window_seconds`, held to the stack's SLO: what every kind of stack rolls out with."""
 
     steps: list[int] = Field(
         default_factory=lambda: [10, 50, 100], min_length=2,
@@ -48,13 +48,9 @@ class Canary(ConfigModel):
                                     description="inconclusive analyses in a row at one step "
                                                 "before the rollout stops, held at that step")
     error_limit: int = Field(4, ge=1, le=100,
-                             description="analyses in a row Prometheus cannot answer before "
-                                         "the rollback")
-    selector: dict[PromLabelName, LabelValue] = Field(
-        default_factory=lambda: {"track": "canary"}, min_length=1,
-        description="the labels only the new version's series carry")
-    release: CanaryRelease | None = Field(
-        None, description="the new version being rolled out (none: only the stable version runs)")
+                             description="analyses in a row the analysis source (Prometheus; "
+                                         "a Worker's: Cloudflare's analytics) cannot answer "
+                                         "before the rollback")
 
     @field_validator("steps")
     @classmethod
@@ -67,3 +63,14 @@ class Canary(ConfigModel):
         if steps[-1] != 100:
             raise ValueError(f"{steps} must end at 100: the last step is the promotion")
         return steps
+
+
+class Canary(CanarySteps):
+    """A Go service's steps and analysis: the new version's own series (`selector`) over
+    `window_seconds`, held to the service's SLO."""
+
+    selector: dict[PromLabelName, LabelValue] = Field(
+        default_factory=lambda: {"track": "canary"}, min_length=1,
+        description="the labels only the new version's series carry")
+    release: CanaryRelease | None = Field(
+        None, description="the new version being rolled out (none: only the stable version runs)")

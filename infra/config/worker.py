@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from infra.config.canary import CanarySteps
 from infra.config.common import (
     ConfigModel,
     Hostname,
@@ -117,6 +118,20 @@ class Rollout(ConfigModel):
         return self
 
 
+class WorkerCanary(CanarySteps):
+    """A Worker's steps (`platform:rollout.percentage` at each) and the analysis between them:
+    the new version's invocations in Cloudflare's analytics over `window_seconds`."""
+
+    availability: EdgeErrorSlo | None = Field(
+        None, description="the Worker's availability objective in percent, whose error budget "
+                          "`max_burn_rate` multiplies (none: notifications.edge_error_slo, else "
+                          "99.9)")
+    wall_time_p99_ms: int | None = Field(
+        None, ge=1, le=900_000, description="the new version fails when the 99th percentile of "
+                                            "its invocations' wall time is above this, in ms "
+                                            "(none: not checked)")
+
+
 class Traces(ConfigModel):
     """Workers traces: spans of each sampled invocation and its subrequests."""
 
@@ -176,6 +191,9 @@ class WorkerConfig(ConfigModel):
     crons: list[str] = Field(default_factory=list, description="cron triggers (5 fields, UTC)")
     workers_dev: bool = Field(False, description="also serve on the account's workers.dev subdomain")
     rollout: Rollout = Field(default_factory=Rollout)
+    canary: WorkerCanary = Field(default_factory=WorkerCanary,
+                                 description="`platform rollout`: traffic steps and the analysis "
+                                             "between them")
     observability: Observability = Field(default_factory=Observability)
     logpush_destination: SecretStr | None = Field(
         None, description="Logpush destination of the Worker's trace events, credentials "
@@ -264,6 +282,14 @@ class WorkerConfig(ConfigModel):
             raise InvalidKey("routes", "the Worker would be unreachable: declare routes, "
                                        "custom_domains or workers_dev")
         return self
+
+    @property
+    def availability(self) -> str:
+        """The availability objective (percent) a rollout's analysis holds the new version to:
+        `canary.availability`, else the zone's edge-error SLO, else 99.9."""
+        if self.canary.availability is not None:
+            return self.canary.availability
+        return self.notifications.edge_error_slo if self.notifications else "99.9"
 
     @property
     def main_module(self) -> str:

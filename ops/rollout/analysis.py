@@ -81,8 +81,9 @@ def _show(value: float, unit: str) -> str:
 
 
 def judge(requests: float | None, measurements: Sequence[Measurement], min_requests: int,
-          window_seconds: int) -> tuple[Verdict, list[str]]:
-    """The verdict on one window's measurements of the new version, and why."""
+          window_seconds: int, source: str = "Prometheus") -> tuple[Verdict, list[str]]:
+    """The verdict on one window's measurements of the new version (`source`: where they come
+    from, as a reason names it), and why."""
     if requests is None or math.isnan(requests) or requests < min_requests:
         seen = 0 if requests is None or math.isnan(requests) else requests
         # Errors already too many for the minimum sample: even if the next requests all
@@ -105,7 +106,7 @@ def judge(requests: float | None, measurements: Sequence[Measurement], min_reque
     missing = [m for m in measurements if m.check.required and not m.measured]
     if missing:
         return Verdict.INCONCLUSIVE, [
-            f"{m.check.name}: Prometheus returned {'no series' if m.value is None else 'NaN'}; "
+            f"{m.check.name}: {source} returned {'no series' if m.value is None else 'NaN'}; "
             f"holding" for m in missing]
     reasons = [f"{m.check.name} {_show(m.value, m.check.unit)} within "
                f"{_show(m.check.limit, m.check.unit)}" for m in measurements if m.measured]
@@ -133,8 +134,31 @@ def checks(signals: ServiceSignals, selector: dict[str, str], window_seconds: in
     return queries.requests_expr(window, *matchers), found
 
 
-class PrometheusError(Exception):
+class SourceError(Exception):
+    """The analysis source (Prometheus; a Worker's: Cloudflare's analytics) could not be asked,
+    or refused the query: no evidence either way."""
+
+
+class PrometheusError(SourceError):
     """Prometheus could not be asked, or refused the query: no evidence either way."""
+
+
+def post_json(source: str, url: str, data: bytes, headers: dict[str, str], timeout: float,
+              error: type[SourceError]) -> dict:
+    """The JSON document an HTTP(S) API answers a POST with, or `error` saying why there is none
+    (`source`: the API as the message names it, e.g. "Prometheus at http://…")."""
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310 -- http(s) only, checked in ops/rollout/stack.py
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as failed:
+        detail = failed.read().decode(errors="replace")[:300]
+        raise error(f"{source} answered {failed.code}: {detail}") from None
+    except (OSError, ValueError) as failed:
+        raise error(f"{source} cannot be queried: {failed}") from None
+    if not isinstance(body, dict):
+        raise error(f"{source} answered {type(body).__name__}, not a JSON object")
+    return body
 
 
 @dataclass
@@ -146,18 +170,10 @@ class Prometheus:
 
     def query(self, expr: str) -> list[float]:
         """The values of the instant vector `expr` evaluates to now (one per series)."""
-        request = urllib.request.Request(
-            self.url.rstrip("/") + "/api/v1/query",
-            data=urllib.parse.urlencode({"query": expr}).encode(), method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # nosec B310 -- http(s) only, checked in ops/rollout/stack.py
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            detail = error.read().decode(errors="replace")[:300]
-            raise PrometheusError(f"Prometheus at {self.url} answered {error.code}: {detail}") from None
-        except (OSError, ValueError) as error:
-            raise PrometheusError(f"Prometheus at {self.url} cannot be queried: {error}") from None
+        body = post_json(f"Prometheus at {self.url}", self.url.rstrip("/") + "/api/v1/query",
+                         urllib.parse.urlencode({"query": expr}).encode(),
+                         {"Content-Type": "application/x-www-form-urlencoded"}, self.timeout,
+                         PrometheusError)
         if body.get("status") != "success":
             raise PrometheusError(f"Prometheus at {self.url} refused the query: "
                                   f"{body.get('error', body)}")
@@ -179,12 +195,17 @@ def _worst(values: list[float]) -> float | None:
 class Analyser:
     """Asks Prometheus the checks of one release and judges the answers."""
 
+    source = "Prometheus"
     prometheus: Prometheus
     requests_expr: str
     checks: list[Check]
     min_requests: int
     window_seconds: int
     clock: Callable[[], float] = time.monotonic
+
+    def preflight(self) -> None:
+        """Raises PrometheusError unless Prometheus answers a query."""
+        self.prometheus.query("vector(1)")
 
     def analyse(self) -> Analysis:
         started = self.clock()

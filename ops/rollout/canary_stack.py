@@ -18,6 +18,7 @@ from ops.engine.session import Session
 from ops.errors import OpsError
 from ops.project import StackInfo
 from ops.stack_config import CANARY, IMAGE
+
 RELEASE = "release"
 
 
@@ -53,9 +54,10 @@ def promote_release(stack_file: StackFileEditor) -> str:
     return release["image"]
 
 
-class CanaryStackSplit:
-    """`ops.rollout.controller.TrafficSplit` of a Go service stack: its canary release's weight
-    in its stack file, applied by `up` of that stack through the operator's engine path."""
+class StackFileSplit:
+    """The step actions every kind of stack shares: its stack file edited, each step applied by
+    `up` of that stack alone through the operator's engine path, the update's message the
+    decision (`platform history STACK` lists them)."""
 
     def __init__(self, session: Session, info: StackInfo):
         self.session = session
@@ -63,6 +65,19 @@ class CanaryStackSplit:
 
     def _stack_file(self) -> StackFileEditor:
         return StackFileEditor(self.session.project.stack_file(self.info.name))
+
+    def _apply(self, stack_file: StackFileEditor, message: str) -> None:
+        """The edited stack file applied by an update of the stack alone, recorded with
+        `message`; an edit that changes nothing runs no update."""
+        if not stack_file.changed():
+            return
+        apply_stack_file(self.session, self.info, stack_file, dry_run=False, yes=True,
+                         question="", message=f"platform rollout: {message}")
+
+
+class CanaryStackSplit(StackFileSplit):
+    """`ops.rollout.controller.TrafficSplit` of a Go service stack: its canary release's weight
+    in its stack file, applied by `up` of that stack through the operator's engine path."""
 
     def release(self) -> dict[str, Any] | None:
         """The release the stack file declares now."""
@@ -101,11 +116,3 @@ class CanaryStackSplit:
         else:
             set_release_weight(stack_file, percent)
             self._apply(stack_file, f"canary {percent}% — {reason}")
-
-    def _apply(self, stack_file: StackFileEditor, message: str) -> None:
-        """The edited stack file applied by an update of the stack alone, recorded with
-        `message`; an edit that changes nothing runs no update."""
-        if not stack_file.changed():
-            return
-        apply_stack_file(self.session, self.info, stack_file, dry_run=False, yes=True,
-                         question="", message=f"platform rollout: {message}")

@@ -9,10 +9,11 @@ analysis judges that window:
 - INCONCLUSIVE (too little traffic, an empty or NaN result): measured again at the same step;
   `inconclusive_limit` in a row stop the rollout HELD at that step (neither promoted nor rolled
   back: running it again resumes the analysis there; `--abort` rolls back);
-- ERROR (Prometheus unreachable or refusing the query): measured again; `error_limit` in a row
-  roll back. The release is blind while Prometheus cannot be asked: the version known to
-  work takes the traffic back, which needs no Prometheus, rather than leaving users on an
-  unverified one for as long as the outage lasts.
+- ERROR (the analysis source, Prometheus or a Worker's Cloudflare analytics, unreachable or
+  refusing the query): measured again; `error_limit` in a row roll back. The release is blind
+  while its source cannot be asked: the version known to work takes the traffic back, which
+  needs no analysis, rather than leaving users on an unverified one for as long as the outage
+  lasts.
 A rollout whose first query fails changes nothing.
 """
 from __future__ import annotations
@@ -24,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from infra.config.canary import Canary
+from infra.config.canary import CanarySteps
 from ops.errors import OpsError
-from ops.rollout.analysis import Analyser, PrometheusError, Verdict
+from ops.rollout.analysis import Analysis, SourceError, Verdict
 
 
 class TrafficSplit(Protocol):
@@ -38,6 +39,19 @@ class TrafficSplit(Protocol):
     def weight(self) -> int: ...
 
     def set_weight(self, percent: int, reason: str) -> None: ...
+
+
+class Analyses(Protocol):
+    """The analysis of a release's new version: `preflight` raises SourceError when its source
+    (`source`, as messages name it: Prometheus, Cloudflare's analytics) cannot be asked;
+    `analyse` judges the last window (ops.rollout.analysis.Analyser, a Go service's;
+    ops.rollout.worker_analytics.WorkerAnalyser, a Worker's)."""
+
+    source: str
+
+    def preflight(self) -> None: ...
+
+    def analyse(self) -> Analysis: ...
 
 
 class Outcome(str, enum.Enum):
@@ -72,8 +86,8 @@ class Event:
 @dataclass
 class Rollout:
     stack: str
-    canary: Canary
-    analyser: Analyser
+    canary: CanarySteps
+    analyser: Analyses
     split: TrafficSplit
     on_event: Callable[[Event], None] = lambda event: None
     sleep: Callable[[float], None] = time.sleep
@@ -92,11 +106,11 @@ class Rollout:
         self.on_event(event)
 
     def preflight(self) -> None:
-        """Prometheus must answer before any traffic moves: a rollout it cannot judge does not
-        start."""
+        """The analysis source must answer before any traffic moves: a rollout it cannot judge
+        does not start."""
         try:
-            self.analyser.prometheus.query("vector(1)")
-        except PrometheusError as error:
+            self.analyser.preflight()
+        except SourceError as error:
             raise OpsError(f"stack '{self.stack}': rollout not started, nothing changed: {error}; "
                            f"no release is promoted without its analysis") from None
 
@@ -164,7 +178,8 @@ class Rollout:
                     errors, inconclusive = errors + 1, 0
                     if errors >= self.canary.error_limit:
                         return self.roll_back(
-                            f"Prometheus could not judge the release {errors} times in a row "
+                            f"{self.analyser.source} could not judge the release {errors} times "
+                            f"in a row "
                             f"(" + "; ".join(analysis.reasons) + "): failing safe")
         self.set_weight(100, f"step {len(steps)}/{len(steps)}: every step passed its analysis: "
                              f"the new version is promoted and serves all traffic" + passed,

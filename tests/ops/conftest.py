@@ -315,3 +315,16 @@ def github(monkeypatch):
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def cloudflare_analytics(monkeypatch):
+    """Cloudflare's GraphQL Analytics API as a stand-in on loopback (tests/ops/cloudflare_analytics.py),
+    with the API token `platform` reads set to the one it accepts."""
+    from tests.ops.cloudflare_analytics import start
+
+    server = start()
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", server.token)
+    yield server
+    server.shutdown()
+    server.server_close()
