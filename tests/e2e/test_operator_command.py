@@ -1,8 +1,6 @@
 """The operator's command `platform`, for real: every subcommand through the Pulumi CLI against
 a local cluster of its own, once on a file backend and once on a shared S3 backend (an
-S3-compatible server on loopback), the way an operator or a team uses it. Each backend is a test
-module of its own (test_operator_command_file.py, test_operator_command_s3.py: its `BACKEND`
-and these tests), so `make e2e` runs the two in whichever processes are free.
+S3-compatible server on loopback), the way an operator or a team uses it.
 
 The module's fixtures deploy every Kubernetes stack once per backend through `platform up`;
 each test starts from that deployment and leaves it as it found it (what it changes, it puts
@@ -48,6 +46,7 @@ from tests.e2e.object_store import ObjectStore
 SERVICE = "api-gateway.staging"
 OTHER_SERVICE = "api-gateway.production"
 NEW_IMAGE = "registry.example.com/platform/api-gateway@sha256:" + "7c" * 32
+BACKENDS = ["file", "s3"]
 
 
 @dataclass
@@ -120,9 +119,9 @@ class Operator:
         return ws
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=BACKENDS)
 def op(request, toolchain, tmp_path_factory):
-    backend = request.module.BACKEND  # "file" or "s3": the test module's
+    backend = request.param
     base = tmp_path_factory.mktemp(f"operator-{backend}")
     cluster = Cluster(directory=E2E_BUILD / f"cluster-operator-{backend}", contexts=kubernetes_contexts())
     cluster.start()
@@ -179,7 +178,7 @@ def test_stacks_lists_the_repository_before_anything_is_deployed(undeployed: Ope
 
 def test_a_stack_never_deployed_is_refused_with_the_reason(undeployed: Operator):
     output = refused(undeployed, "preview", SERVICE)
-    assert "its environment stack 'staging' has never been deployed; deploy it first: `platform up staging`" in output
+    assert f"its environment stack 'staging' has never been deployed; deploy it first: `platform up staging`" in output
     output = refused(undeployed, "rollback", SERVICE, "--to", "1", "--yes")
     assert f"stack '{SERVICE}' has never been deployed" in output
     output = refused(undeployed, "history", "staging")

@@ -1,6 +1,0 @@
-"""`platform` for real on an S3 backend: the tests of tests/e2e/operator_command.py, in a
-module of their own per backend (a module runs whole in one process: the two backends run side by
-side)."""
-from tests.e2e.operator_command import *  # noqa: F403 -- its tests and fixtures, collected here
-
-BACKEND = "s3"
