@@ -1,11 +1,8 @@
 """Fixtures of the end-to-end suite: the built toolchain, a local cluster per process, workspaces
 with every Kubernetes stack deployed, and the engine figures gathered into one report.
 
-`make e2e` runs the suite in several processes (pytest-xdist, `--dist loadgroup`): each test
-module runs whole in one process, so its module fixtures are made once, except that a module
-whose module fixture is parametrized (the operator command's two state backends, each with a
-cluster of its own) runs each parameter as a group of its own, in whichever process is free.
-The longest groups start first (LONGEST_FIRST), so none starts last and runs alone. Each process has
+`make e2e` runs the suite in several processes (pytest-xdist, `--dist loadfile`): each test
+module runs whole in one process, so its module fixtures are made once. Each process has
 a build folder of its own (harness.E2E_BUILD: E2E_BUILD_DIR/<worker>), a range of ports of its
 own for the clusters and servers it starts (CLUSTER_PORT_RANGE), and its own session cluster;
 the figures each gathers (FIGURES) are merged by the main process into one report, printed at
@@ -43,39 +40,6 @@ FIGURES: dict[str, str] = {}
 REPORT = E2E_RUN / "engine-figures.json"
 PORTS_PER_PROCESS = 1000
 FIRST_PORT = 20000  # below the kernel's ephemeral ports (32768 and up): no client takes them
-
-
-# The modules that take longest, longest first (`pytest tests/e2e --durations`, each module's
-# total): the processes start with them, and the short modules fill in around them at the end.
-# A module not listed starts after these, in file order.
-LONGEST_FIRST = ["test_operator_command", "test_workflows_act", "test_whole_environments",
-                 "test_documented_commands", "test_pull_request", "test_kubernetes_stacks",
-                 "test_adopt", "test_rollout", "test_admission"]
-
-
-def group_of(item: pytest.Item) -> str:
-    """The tests that must share a process: the module's, and within it each value of a
-    parametrized module-scoped fixture (what that fixture makes is made once per value)."""
-    group = item.module.__name__.rsplit(".", 1)[-1]
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None:
-        definitions = item._fixtureinfo.name2fixturedefs
-        for name, value in sorted(callspec.params.items()):
-            if name in definitions and definitions[name][-1].scope == "module":
-                group += f"[{value}]"
-    return group
-
-
-def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
-    """Each test's xdist group (`--dist loadgroup`), and the groups in LONGEST_FIRST order
-    (stable: a module's tests keep their order)."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(name=group_of(item)))
-
-    def rank(item: pytest.Item) -> int:
-        module = item.module.__name__.rsplit(".", 1)[-1]
-        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
-    items.sort(key=rank)
 
 
 def kubernetes_contexts() -> list[str]:

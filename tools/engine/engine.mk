@@ -10,14 +10,13 @@ cluster-up: engine ## Start the local Kubernetes control plane on loopback (kube
 cluster-down: ## Stop the local Kubernetes control plane and every process it started
 	$(ENGINE_PYTHON) -m tools.cluster down
 
-# The e2e suite's processes (pytest-xdist): each runs whole test modules (or one backend of the
-# operator command's), with its own cluster, build folder and ports (tests/e2e/conftest.py).
-# Most of a module's time is the engine and the cluster waiting: three processes kept the two
-# cores busy 1.2 of 2 on average, so four share them.
-E2E_PROCESSES ?= 4
+# The e2e suite's processes (pytest-xdist): each runs whole test modules, with its own cluster,
+# build folder and ports (tests/e2e/conftest.py). Most of a module's time is the engine and the
+# cluster waiting, so three share two cores well.
+E2E_PROCESSES ?= 3
 
 e2e: venv engine worker ## Run every Kubernetes stack through the real engine against local clusters (minutes)
-	$(ENGINE_PYTHON) -m pytest tests/e2e -n $(E2E_PROCESSES) --dist loadgroup
+	$(ENGINE_PYTHON) -m pytest tests/e2e -n $(E2E_PROCESSES) --dist loadfile
 
 bench-fleet: venv engine ## Whole environments at scale: 20 Go-service stacks up/preview with --parallel 1 and 4, and the offline render of 50-200 stacks (minutes)
 	$(ENGINE_PYTHON) -m tools.bench.fleet
