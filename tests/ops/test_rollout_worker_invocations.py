@@ -26,7 +26,7 @@ from ops.rollout.worker_analytics import (
     WorkerAnalyser,
     worker_checks,
 )
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_healthy
 from tests.e2e.harness import REPO_ROOT
 from tests.ops.cloudflare_analytics import ACCOUNT, TOKEN
 
@@ -66,18 +66,7 @@ def worker(tmp_path_factory) -> Iterator[Worker]:
         stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the Worker exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the Worker did not answer on {url}:\n{log.read_text()}")
-                time.sleep(0.1)
+        wait_until_healthy(url, process, log, timeout=60)
         yield Worker(url, log)
     finally:
         process.terminate()

@@ -8,8 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -17,7 +15,7 @@ import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = REPO / "contract" / "openapi.yaml"
@@ -34,20 +32,6 @@ SEED = 20261126
 def test_the_contract_is_a_valid_openapi_document():
     document, _ = read_from_filename(str(CONTRACT))
     validate(document)
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url}: the process exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not become healthy:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
