@@ -50,12 +50,13 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def split_for(session: Session, info: StackInfo, abort: bool = False) -> TrafficSplit:
+def split_for(session: Session, info: StackInfo, worker: WorkerSplit | None,
+              abort: bool = False) -> TrafficSplit:
     """The step actions of the stack (a kind `analyser_for` admits): a Go service's canary
-    release's weight, a Worker's gradual deployment, in its stack file, applied by `up` of the
-    stack."""
-    if info.kind == "cloudflare-worker":
-        return worker_split_for(session, info, abort)
+    release's weight, a Worker's gradual deployment (`worker`, the Worker's split), in its stack
+    file, applied by `up` of the stack."""
+    if worker is not None:
+        return checked_worker_split(worker, info, abort)
     split = CanaryStackSplit(session, info)
     if split.release() is None:
         raise OpsError(
@@ -70,10 +71,9 @@ def worker_split(session: Session, info: StackInfo) -> WorkerSplit:
     return WorkerSplit(session, info, lambda: env.stack_outputs(session, info.name))
 
 
-def worker_split_for(session: Session, info: StackInfo, abort: bool) -> WorkerSplit:
+def checked_worker_split(split: WorkerSplit, info: StackInfo, abort: bool) -> WorkerSplit:
     """A Worker's split, refused when it has nothing to roll out: no version deployed to be the
     stable one, no new bundle since, or (`abort`) no rollout in progress to abort."""
-    split = worker_split(session, info)
     if split.stable_version() is None:
         raise OpsError(f"stack '{info.name}': nothing to roll out: the stack serves no version "
                        f"yet (no version_id output); its first version is deployed by "
@@ -96,10 +96,11 @@ def line(event: Event) -> str:
 def run(args) -> int:
     session = Session.from_args(args)
     info = session.stack(args.stack)
-    worker = info.kind == "cloudflare-worker"
-    version = worker_split(session, info).new_version if worker else None
+    # A Worker's split, made once: the analysis asks it for the new version's id.
+    worker = worker_split(session, info) if info.kind == "cloudflare-worker" else None
     canary, analyser = analyser_for(session.project, info, args.prometheus,
-                                    analytics_url=args.analytics, version=version)
+                                    analytics_url=args.analytics,
+                                    version=worker.new_version if worker else None)
     if args.check:
         analysis = analyser.analyse()
         if args.json:
@@ -108,7 +109,7 @@ def run(args) -> int:
             session.out.write(f"{info.name}: {analysis.verdict.value}\n"
                               + "".join(f"  {reason}\n" for reason in analysis.reasons))
         return CHECK_EXIT[analysis.verdict]
-    split = split_for(session, info, abort=args.abort)
+    split = split_for(session, info, worker, abort=args.abort)
 
     def show(event: Event) -> None:
         if not args.json:

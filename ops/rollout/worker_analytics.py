@@ -93,15 +93,19 @@ class CloudflareAnalytics:
         return list(rows or [])
 
 
+def _values(rows: list[dict[str, Any]], group: str, name: str) -> list[float]:
+    """`group.name` of every row that has it (`sum.requests`, `quantiles.wallTimeP99`)."""
+    found = [(row.get(group) or {}).get(name) for row in rows]
+    return [float(v) for v in found if v is not None]
+
+
 def _total(rows: list[dict[str, Any]], group: str, name: str) -> float | None:
-    values = [(row.get(group) or {}).get(name) for row in rows]
-    values = [float(v) for v in values if v is not None]
+    values = _values(rows, group, name)
     return sum(values) if values else None
 
 
 def _worst(rows: list[dict[str, Any]], group: str, name: str) -> float | None:
-    values = [(row.get(group) or {}).get(name) for row in rows]
-    values = [float(v) for v in values if v is not None]
+    values = _values(rows, group, name)
     return max(values) if values else None
 
 
