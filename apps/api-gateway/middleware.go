@@ -117,7 +117,7 @@ func routable(r *http.Request) bool {
 // withRequestContext gives every request an id (the caller's X-Request-Id when sane),
 // echoes it in the response, turns a handler panic into a JSON 500, and writes one
 // access-log line per request.
-func withRequestContext(logger *slog.Logger, metrics *Metrics, next http.Handler) http.Handler {
+func withRequestContext(logger *slog.Logger, access *accessLog, metrics *Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		metrics.RequestStarted()
@@ -151,23 +151,8 @@ func withRequestContext(logger *slog.Logger, metrics *Metrics, next http.Handler
 			metrics.RequestFinished()
 			end := time.Now()
 			metrics.RequestServed(r.Pattern, r.Method, status, end.Sub(start))
-			ctx := r.Context()
-			if !logger.Enabled(ctx, slog.LevelInfo) {
-				return
-			}
-			// The record is built here rather than by Logger.LogAttrs, which would also look up
-			// the caller's program counter for a source location the log does not show.
-			line := slog.NewRecord(end, slog.LevelInfo, "request", 0)
-			line.AddAttrs(
-				slog.String("request_id", id),
-				slog.String("method", r.Method),
-				slog.String("path", loggedPath(r.URL.Path)),
-				slog.Int("status", status),
-				slog.Int("bytes", rec.bytes),
-				slog.Float64("duration_ms", float64(end.Sub(start).Microseconds())/1000),
-				slog.String("remote", r.RemoteAddr),
-			)
-			_ = logger.Handler().Handle(ctx, line)
+			access.write(r.Context(), accessLine{end: end, id: id, method: r.Method, path: r.URL.Path,
+				remote: r.RemoteAddr, status: status, bytes: rec.bytes, took: end.Sub(start)})
 		}()
 		if !routable(r) {
 			writeError(rec, r, http.StatusNotFound, ErrorDetailCodeNotFound, "no such route")

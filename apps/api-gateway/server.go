@@ -18,11 +18,11 @@ func (r *Readiness) Drain() { r.draining.Store(true) }
 func (r *Readiness) Draining() bool { return r.draining.Load() }
 
 // NewServer returns the gateway's complete HTTP handler.
-// A nil metrics serves no /metrics and records nothing.
-func NewServer(logger *slog.Logger, catalog *Catalog, worker *WorkerClient, readiness *Readiness, maxBodyBytes int64, metrics *Metrics) http.Handler {
+// A nil metrics serves no /metrics and records nothing; a nil access writes no access log.
+func NewServer(logger *slog.Logger, access *accessLog, catalog *Catalog, worker *WorkerClient, readiness *Readiness, maxBodyBytes int64, metrics *Metrics) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, catalog, worker, readiness, maxBodyBytes, metrics)
-	return withRequestContext(logger, metrics, closingWhileDraining(readiness, mux))
+	return withRequestContext(logger, access, metrics, closingWhileDraining(readiness, mux))
 }
 
 // closingWhileDraining asks each client to close its connection once the drain has begun, so
