@@ -12,11 +12,12 @@ cluster-down: ## Stop the local Kubernetes control plane and every process it st
 
 # The e2e suite's processes (pytest-xdist): each runs whole test modules, with its own cluster,
 # build folder and ports (tests/e2e/conftest.py). Most of a module's time is the engine and the
-# cluster waiting, so three share two cores well.
+# cluster waiting, so three share two cores well. The slowest tests are listed at the end, for
+# whoever looks for where the time goes.
 E2E_PROCESSES ?= 3
 
 e2e: venv engine worker ## Run every Kubernetes stack through the real engine against local clusters (minutes)
-	$(ENGINE_PYTHON) -m pytest tests/e2e -n $(E2E_PROCESSES) --dist loadfile
+	$(ENGINE_PYTHON) -m pytest tests/e2e -n $(E2E_PROCESSES) --dist loadfile --durations=25
 
 bench-fleet: venv engine ## Whole environments at scale: 20 Go-service stacks up/preview with --parallel 1 and 4, and the offline render of 50-200 stacks (minutes)
 	$(ENGINE_PYTHON) -m tools.bench.fleet
