@@ -11,6 +11,9 @@ the end and written to E2E_BUILD_DIR/engine-figures.json.
 A new module gets what it needs from here, never from an earlier module's steps: `cluster` (the
 process's cluster, shared: deploy into namespaces of your own) or a `Cluster` of its own under
 E2E_BUILD, `Workspace.create` for a copy of the project, and `deploy_stacks` to bring stacks up.
+A shell that runs documented commands as a new operator runs in `operator_shell_env(home)`: a home
+of its own for the Pulumi CLI too (PULUMI_HOME), which reads its login from the passwd entry's
+home, not $HOME, so that shells of other processes never share one.
 """
 
 from __future__ import annotations

@@ -64,6 +64,27 @@ SERVICES = _stacks_of("go-service")
 KUBERNETES_STACKS = ENVIRONMENTS + SERVICES
 
 
+# What a fresh operator's shell does not have: the suite's own Pulumi settings and credentials,
+# a kubeconfig, the suite's virtualenv and import path.
+MACHINE_ONLY = ("PULUMI_", "KUBECONFIG", "AWS_", "VIRTUAL_ENV", "PYTHONPATH")
+
+
+def operator_shell_env(home: Path) -> dict[str, str]:
+    """The environment of a shell that runs documented commands as a new operator does: the
+    machine's tools, none of the suite's settings, and `home` as the home folder.
+
+    The Pulumi CLI does not take its own folder (`~/.pulumi`: the login `pulumi login` saves
+    in credentials.json, the selected stacks) from $HOME but from the user's entry in
+    /etc/passwd, unless PULUMI_HOME names one: a $HOME of its own alone leaves every such shell
+    of the run, in any process, sharing the machine user's login (the last `pulumi login` wins
+    for all of them, and the user's own is replaced). So PULUMI_HOME is the folder the CLI uses
+    in an operator's own home, `$HOME/.pulumi`, here under `home`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(MACHINE_ONLY)}
+    env.update({"HOME": str(home), "PULUMI_HOME": str(home / ".pulumi"),
+                "PULUMI_SKIP_UPDATE_CHECK": "true", "NO_COLOR": "1"})
+    return env
+
+
 def tracked_files(root: Path) -> list[str]:
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.harness import BIN_DIR, REPO_ROOT, Workspace
+from tests.e2e.harness import BIN_DIR, REPO_ROOT, Workspace, operator_shell_env
 from tests.ops.conftest import GIT_IDENTITY
 from tests.test_docs_contributing import marked_blocks
 
@@ -69,15 +69,13 @@ def recipe(toolchain, tmp_path_factory) -> Recipe:
         (ws.root / ".scanners").symlink_to(REPO_ROOT / ".scanners")
     home = base / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PULUMI_", "KUBECONFIG", "AWS_", "VIRTUAL_ENV", "PYTHONPATH"))}
+    env = operator_shell_env(home)
     go = shutil.which("go") or "/usr/local/go/bin/go"
     # A home of its own (its Pulumi login), with the machine's package caches, as a team
     # member's has: npm's and Go's, so nothing already downloaded is fetched again.
     caches = {name: subprocess.run([go, "env", name], capture_output=True, text=True,
                                    check=True).stdout.strip() for name in ("GOMODCACHE", "GOCACHE")}
-    env.update({"HOME": str(home), "PULUMI_SKIP_UPDATE_CHECK": "true", "NO_COLOR": "1",
-                "SEARCH_WORKER_API_TOKEN": TOKEN, **GIT_IDENTITY, **caches,
+    env.update({"SEARCH_WORKER_API_TOKEN": TOKEN, **GIT_IDENTITY, **caches,
                 "npm_config_cache": os.environ.get("npm_config_cache") or str(Path.home() / ".npm"),
                 "PATH": f"{Path(go).parent}{os.pathsep}{env.get('PATH', '')}"})
     recipe = Recipe(ws.root, env, "")

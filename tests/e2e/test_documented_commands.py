@@ -8,12 +8,15 @@ A documented command that stops working fails this test.
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import urlparse
 
-from tests.e2e.harness import BIN_DIR, REPO_ROOT, Workspace
+from tests.e2e.harness import BIN_DIR, REPO_ROOT, Workspace, operator_shell_env
 
 MARKED_BLOCK = re.compile(r"<!-- e2e -->\s*\n```(?:sh|bash)\n(?P<body>.*?)```", re.S)
 RUNBOOKS = REPO_ROOT / "docs" / "runbooks"
@@ -55,9 +58,7 @@ def test_the_quick_start_and_the_runbooks_run_as_written(tmp_path):
     (ws.root / "tools" / "engine" / "bin").symlink_to(BIN_DIR)
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PULUMI_", "KUBECONFIG", "AWS_", "VIRTUAL_ENV", "PYTHONPATH"))}
-    env.update({"HOME": str(home), "PULUMI_SKIP_UPDATE_CHECK": "true", "NO_COLOR": "1"})
+    env = operator_shell_env(home)  # its Pulumi login too: not another process's
     try:
         result = subprocess.run(["bash", "-c", script()], cwd=ws.root, env=env, capture_output=True,
                                 text=True, timeout=1800)
@@ -67,3 +68,27 @@ def test_the_quick_start_and_the_runbooks_run_as_written(tmp_path):
         failed = [line for line in result.stderr.splitlines() if line.startswith("::: ")]
         raise AssertionError(f"the documented commands failed in {failed[-1][4:] if failed else '?'} "
                              f"(exit {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+
+
+def test_shells_with_homes_of_their_own_keep_their_own_logins(toolchain: Path, tmp_path: Path):
+    """Two operator shells at once (as the suite's processes run this module and
+    CONTRIBUTING.md's recipe side by side), each logged in to a folder of its own the way the
+    quick start logs in: each still uses its own backend afterwards, and the machine user's
+    own Pulumi login is left as it was. The CLI keeps its login under the passwd entry's home
+    unless PULUMI_HOME says otherwise: with only $HOME set, the second login was both shells'."""
+    machine = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".pulumi" / "credentials.json"
+    before = machine.read_bytes() if machine.exists() else None
+    shells = []
+    for name in ("first", "second"):
+        home = tmp_path / name
+        state = home / ".pulumi-state"
+        state.mkdir(parents=True)
+        env = operator_shell_env(home)
+        subprocess.run([str(toolchain / "pulumi"), "login", f"file://{state}"], cwd=home, env=env,
+                       check=True, capture_output=True, text=True, timeout=120)
+        shells.append((home, env, state))
+    for home, env, state in shells:
+        who = subprocess.run([str(toolchain / "pulumi"), "whoami", "--json"], cwd=home, env=env,
+                             check=True, capture_output=True, text=True, timeout=120)
+        assert Path(urlparse(json.loads(who.stdout)["url"]).path) == state, (home.name, who.stdout)
+    assert (machine.read_bytes() if machine.exists() else None) == before
