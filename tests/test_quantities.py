@@ -8,19 +8,23 @@ import pytest
 from kubernetes.utils import parse_quantity as library_parse_quantity
 
 from infra.quantities import parse_quantity, quantity_value
+from policy.quantities import parse_quantity as pack_parse_quantity
 from policy.quantities import quantity
 
 QUANTITIES = ["250m", "1", "0.5", "128Mi", "1Gi", "2Pi", "1Ei", "3P", "1E", "100k", "1e3", "5n"]
 
 
-def test_the_program_uses_the_installed_clients_parser_without_loading_the_client():
-    assert parse_quantity.__code__.co_code == library_parse_quantity.__code__.co_code
-    assert parse_quantity.__doc__ == library_parse_quantity.__doc__
+@pytest.mark.parametrize("parser", [parse_quantity, pack_parse_quantity], ids=["program", "pack"])
+def test_the_installed_clients_parser_is_used_without_loading_the_client(parser):
+    assert parser.__code__.co_code == library_parse_quantity.__code__.co_code
+    assert parser.__doc__ == library_parse_quantity.__doc__
 
 
-def test_loading_the_parser_does_not_import_the_api_client(tmp_path):
+# The pack as the engine starts it: its rules' modules (policy.pack) without the server.
+@pytest.mark.parametrize("module", ["infra.quantities", "policy.pack"])
+def test_loading_the_parser_does_not_import_the_api_client(module):
     import subprocess
-    child = subprocess.run([sys.executable, "-c", "import sys, infra.quantities; "
+    child = subprocess.run([sys.executable, "-c", f"import sys, {module}; "
                             "print(sorted(m for m in sys.modules if m.startswith('kubernetes')))"],
                            capture_output=True, text=True, check=True)
     assert child.stdout.strip() == "[]"
