@@ -11,9 +11,10 @@ cluster-down: ## Stop the local Kubernetes control plane and every process it st
 	$(ENGINE_PYTHON) -m tools.cluster down
 
 # The e2e suite's processes (pytest-xdist): each runs whole test modules, with its own cluster,
-# build folder and ports (tests/e2e/conftest.py). Most of a module's time is the engine and the
-# cluster waiting, so three share two cores well. The slowest tests are listed at the end, for
-# whoever looks for where the time goes.
+# build folder and ports (tests/e2e/conftest.py). The run is bound by CPU, not by waiting: with
+# three processes the two cores are busy most of the time (four took longer than three), and
+# about three fifths of that CPU is Python starting up (see README.md, "where the e2e time
+# goes"). The slowest tests are listed at the end.
 E2E_PROCESSES ?= 3
 
 e2e: venv engine worker ## Run every Kubernetes stack through the real engine against local clusters (minutes)
