@@ -10,21 +10,21 @@ import (
 	"unicode/utf8"
 )
 
-// accessLog writes the one line per request, byte for byte as the logger's slog JSON handler
-// writes the same record (tests hold it to that), without going through slog when it can: a
-// line has always the same seven fields, and slog's general path (a record of attributes, each
-// key escaped, each value switched on its kind, the float through json.Marshal) was half of
-// what the gateway added to a catalog read. A line with a value to escape (a hostile path, an
-// odd method) goes through the logger, as every other line does.
+// accessLog writes the one line per request, byte for byte as slog's JSON handler writes the
+// same record (tests hold it to that), without going through slog when it can: a line has
+// always the same seven fields, and slog's general path (a record of attributes, each key
+// escaped, each value switched on its kind, the float through json.Marshal) was half of what
+// the gateway added to a catalog read. A line with a value to escape (a hostile path, an odd
+// method) goes through slog's JSON handler on the same output.
 type accessLog struct {
-	logger *slog.Logger
-	out    io.Writer // the writer of the logger's JSON handler: one Write per line, safe for concurrent use
+	out     io.Writer    // one Write per line: safe for concurrent use, as the logger's output is
+	handler slog.Handler // slog's JSON handler on out, at the logger's level
 }
 
-// newAccessLog writes beside logger, whose slog.JSONHandler writes to out. A nil accessLog
-// writes nothing.
-func newAccessLog(logger *slog.Logger, out io.Writer) *accessLog {
-	return &accessLog{logger: logger, out: out}
+// newAccessLog writes to out, the logger's output, when level (the logger's) allows Info. A
+// nil accessLog writes nothing.
+func newAccessLog(out io.Writer, level slog.Leveler) *accessLog {
+	return &accessLog{out: out, handler: slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level})}
 }
 
 // accessLine is what a request's line says.
@@ -38,14 +38,14 @@ type accessLine struct {
 // lineBuffers recycles the lines' buffers: a line is a few hundred bytes, written and done.
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// write writes line if the logger logs at Info; a failed write is lost, as slog loses it.
+// write writes line if the level allows Info; a failed write is lost, as slog loses it.
 func (a *accessLog) write(ctx context.Context, line accessLine) {
-	if a == nil || !a.logger.Enabled(ctx, slog.LevelInfo) {
+	if a == nil || !a.handler.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	line.path = loggedPath(line.path)
 	if !plain(line.id) || !plain(line.method) || !plain(line.path) || !plain(line.remote) {
-		_ = a.logger.Handler().Handle(ctx, line.record())
+		_ = a.handler.Handle(ctx, line.record())
 		return
 	}
 	buf := lineBuffers.Get().(*[]byte)

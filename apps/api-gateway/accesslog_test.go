@@ -24,8 +24,7 @@ func slogLine(t testing.TB, line accessLine) string {
 func accessLogLine(t testing.TB, line accessLine, level slog.Level) string {
 	t.Helper()
 	var out bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: level}))
-	newAccessLog(logger, &out).write(context.Background(), line)
+	newAccessLog(&out, level).write(context.Background(), line)
 	return out.String()
 }
 

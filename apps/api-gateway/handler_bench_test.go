@@ -32,7 +32,7 @@ func BenchmarkReadRoutes(b *testing.B) {
 	}
 	metrics := NewMetrics()
 	brk := newLoggedBreaker(cfg, nil, logger, metrics)
-	handler := NewServer(logger, newAccessLog(logger, out), catalog, NewWorkerClient(cfg, brk, metrics), &Readiness{}, cfg.MaxBodyBytes, metrics)
+	handler := NewServer(logger, newAccessLog(out, slog.LevelInfo), catalog, NewWorkerClient(cfg, brk, metrics), &Readiness{}, cfg.MaxBodyBytes, metrics)
 	for _, path := range []string{"/healthz", "/v1/modules", "/v1/modules/summarize"} {
 		b.Run(path, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodGet, path, nil)

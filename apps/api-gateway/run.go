@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	brk := newLoggedBreaker(cfg, time.Now, logger, metrics)
 	metrics.WatchBreaker(brk)
 	worker := NewWorkerClient(cfg, brk, metrics)
-	handler := NewServer(logger, newAccessLog(logger, logOutput), catalog, worker, readiness, cfg.MaxBodyBytes, metrics)
+	handler := NewServer(logger, newAccessLog(logOutput, cfg.LogLevel), catalog, worker, readiness, cfg.MaxBodyBytes, metrics)
 
 	// Every request's context derives from serving; cancelling it with errShuttingDown tells
 	// the requests still running when SHUTDOWN_TIMEOUT ends to answer 503 and return.

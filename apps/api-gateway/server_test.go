@@ -67,7 +67,7 @@ func newTestGateway(t *testing.T, env map[string]string) *testGateway {
 	metrics.WatchBreaker(brk)
 	readiness := &Readiness{}
 	return &testGateway{
-		handler:   NewServer(logger, newAccessLog(logger, logs), catalog, NewWorkerClient(cfg, brk, metrics), readiness, cfg.MaxBodyBytes, metrics),
+		handler:   NewServer(logger, newAccessLog(logs, cfg.LogLevel), catalog, NewWorkerClient(cfg, brk, metrics), readiness, cfg.MaxBodyBytes, metrics),
 		metrics:   metrics,
 		readiness: readiness,
 		clock:     clock,
@@ -304,7 +304,7 @@ func TestEveryRequestIsAccessLoggedAsJSON(t *testing.T) {
 func TestPanicsBecomeJSONInternalErrors(t *testing.T) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	h := withRequestContext(logger, newAccessLog(logger, logs), nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := withRequestContext(logger, newAccessLog(logs, slog.LevelInfo), nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom")
 	}))
 	rec := httptest.NewRecorder()
