@@ -45,8 +45,9 @@ type guardedListener struct {
 	// rejecting bounds the goroutines answering connections over the cap.
 	rejecting atomic.Int64
 
-	mu    sync.Mutex
-	conns map[*cannedReplyConn]struct{} // the open connections, to find the idle ones at the cap
+	mu     sync.Mutex
+	conns  map[*cannedReplyConn]struct{} // the open connections, to find the idle ones at the cap
+	closed bool                          // Close has run: a connection accepted after it is dropped
 }
 
 func newGuardedListener(ln net.Listener, maxConnections int, headerTimeout time.Duration, logger *slog.Logger) *guardedListener {
@@ -66,6 +67,11 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 		}
 		c := &cannedReplyConn{Conn: conn, listener: l, started: time.Now()}
 		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			_ = conn.Close()
+			return nil, net.ErrClosed
+		}
 		l.conns[c] = struct{}{}
 		l.mu.Unlock()
 		// Only this goroutine adds to open: once makeRoom has seen it under the cap, it is.
@@ -124,6 +130,34 @@ func (l *guardedListener) trackState(conn net.Conn, state http.ConnState) {
 	case http.StateActive, http.StateHijacked:
 		c.idleSince.Store(notIdle)
 	}
+}
+
+// Close stops accepting connections, then closes those that have not sent a byte since they
+// were opened. The server closes its idle keep-alive connections when it shuts down, and one
+// that never sent a request is just as idle (a client's pool keeps a connection dialled for a
+// request that another one served, and a load balancer may open some ahead of need); net/http
+// would wait for it until its first request head is five seconds late, past a short
+// SHUTDOWN_TIMEOUT, and the shutdown would end by cutting off requests when none was running.
+// As with an idle keep-alive connection, a client that sends on it at this very moment sees it
+// closed; the drain before the close is what keeps traffic away by then.
+func (l *guardedListener) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	var silent []*cannedReplyConn
+	for c := range l.conns {
+		if !c.heard.Load() {
+			silent = append(silent, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range silent {
+		_ = c.Close()
+	}
+	if len(silent) > 0 {
+		l.logger.Info("shutdown: closed connections that never sent a request", "count", len(silent))
+	}
+	return err
 }
 
 // OpenConnections reports how many accepted connections are still open.
@@ -248,17 +282,24 @@ type cannedReplyConn struct {
 	// the listener's epoch, or notIdle while it is busy (from its first byte of a request to
 	// the end of its answer) and before its first request.
 	idleSince atomic.Int64
+	// heard is whether the client has sent a byte yet.
+	heard atomic.Bool
 }
 
 // notIdle is cannedReplyConn.idleSince of a connection that is not idle.
 const notIdle = 0
 
 // Read marks the connection busy as soon as a request starts arriving on it, before net/http
-// has read the whole head and calls it active.
+// has read the whole head and calls it active, and heard from its first byte.
 func (c *cannedReplyConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && c.idleSince.Load() != notIdle {
-		c.idleSince.Store(notIdle)
+	if n > 0 {
+		if c.idleSince.Load() != notIdle {
+			c.idleSince.Store(notIdle)
+		}
+		if !c.heard.Load() {
+			c.heard.Store(true)
+		}
 	}
 	return n, err
 }

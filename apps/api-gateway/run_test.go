@@ -214,3 +214,67 @@ func TestAnIdleKeepAliveConnectionKeepsServingDuringTheDrain(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 }
+
+// A load balancer or a client's connection pool may open a connection and never send on it
+// (Go's Transport keeps a connection dialled for a request that another one served). At the
+// end of the drain such a connection is as idle as an idle keep-alive one: it must be closed
+// with them, not waited for until net/http gives up on it (five seconds) or SHUTDOWN_TIMEOUT
+// ends and the gateway reports requests cut off that never were. During the drain it is
+// served like any other.
+func TestAConnectionThatNeverSentARequestDoesNotHoldTheShutdown(t *testing.T) {
+	g := startRun(t, map[string]string{"SHUTDOWN_DRAIN": "1s", "SHUTDOWN_TIMEOUT": "2s", "WORKER_TIMEOUT": "2s"})
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	usedInTheDrain, silent := dial(), dial()
+	// Connections are accepted in order: once a later one is answered, both are open.
+	if status, _ := getStatus(t, "http://"+g.addr+"/v1/modules"); status != 200 {
+		t.Fatalf("GET /v1/modules: %d", status)
+	}
+
+	g.stop() // what a SIGTERM does inside run
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for {
+		if status, _ := getStatus(t, "http://"+g.addr+"/readyz"); status == 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("readiness never turned 503")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := io.WriteString(usedInTheDrain, "GET /v1/modules HTTP/1.1\r\nHost: gateway\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = usedInTheDrain.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(usedInTheDrain), nil)
+	if err != nil || resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("a first request during the drain on a connection opened before it: %v %v", resp, err)
+	}
+
+	// The server closes the silent one once the drain is over: the client reads EOF.
+	_ = silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the silent connection: read %d bytes, %v; want EOF", n, err)
+	}
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		g.done <- nil // for the cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return")
+	}
+	if strings.Contains(g.logs.String(), "cut off") {
+		t.Errorf("no request was in flight, yet the shutdown timeout was reached:\n%s", g.logs)
+	}
+	if !strings.Contains(g.logs.String(), `"msg":"shutdown: closed connections that never sent a request","count":1`) {
+		t.Errorf("the closed silent connection is not logged:\n%s", g.logs)
+	}
+}
