@@ -44,6 +44,21 @@ func startRun(t *testing.T, env map[string]string) *runningGateway {
 	return g
 }
 
+// waitForCleanExit waits for run to return after stop, and fails the test unless it returns nil
+// within timeout.
+func (g *runningGateway) waitForCleanExit(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Fatalf("run: %v, want a clean exit", err)
+		}
+		g.done <- nil // for the cleanup
+	case <-time.After(timeout):
+		t.Fatal("run did not return")
+	}
+}
+
 // rawExchange sends raw bytes on a new connection and reads the answer until the server
 // closes the connection or the answer is complete.
 func rawExchange(t *testing.T, addr, request string) *http.Response {
@@ -215,15 +230,7 @@ func TestARequestStillRunningAtTheShutdownTimeoutGetsAJSON503(t *testing.T) {
 		id := wantJSONError(t, resp, 503, ErrorDetailCodeUnavailable)
 		accessLogFor(t, g.logs, id)
 	}
-	select {
-	case err := <-g.done:
-		if err != nil {
-			t.Fatalf("run: %v, want a clean exit", err)
-		}
-		g.done <- nil // for the cleanup
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return")
-	}
+	g.waitForCleanExit(t, 5*time.Second)
 	if !strings.Contains(g.logs.String(), "cut off with 503") {
 		t.Errorf("the cut-off is not logged:\n%s", g.logs)
 	}

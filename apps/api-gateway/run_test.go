@@ -263,15 +263,7 @@ func TestAConnectionThatNeverSentARequestDoesNotHoldTheShutdown(t *testing.T) {
 	if n, err := silent.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("the silent connection: read %d bytes, %v; want EOF", n, err)
 	}
-	select {
-	case err := <-g.done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-		g.done <- nil // for the cleanup
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return")
-	}
+	g.waitForCleanExit(t, 10*time.Second)
 	if strings.Contains(g.logs.String(), "cut off") {
 		t.Errorf("no request was in flight, yet the shutdown timeout was reached:\n%s", g.logs)
 	}
