@@ -56,6 +56,23 @@ func getStatus(t *testing.T, url string) (int, map[string]any) {
 	return resp.StatusCode, body
 }
 
+// waitForDraining polls base's /readyz until it answers 503 "draining", failing the test if it
+// has not within the given time of shutdown starting.
+func waitForDraining(t *testing.T, base string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		status, body := getStatus(t, base+"/readyz")
+		if status == 503 && body["status"] == "draining" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readiness still %d %v after shutdown began", status, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -80,17 +97,7 @@ func TestRunServesAndShutsDownGracefully(t *testing.T) {
 	// Cancelling the context is what a SIGTERM does inside run.
 	cancelledAt := time.Now()
 	cancel()
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for {
-		status, body := getStatus(t, base+"/readyz")
-		if status == 503 && body["status"] == "draining" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readiness still %d %v after shutdown began", status, body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForDraining(t, base, 300*time.Millisecond)
 	if status, _ := getStatus(t, base+"/v1/modules"); status != 200 {
 		t.Errorf("new request during drain: %d, want 200", status)
 	}
@@ -191,17 +198,7 @@ func TestAnIdleKeepAliveConnectionKeepsServingDuringTheDrain(t *testing.T) {
 	}
 
 	cancel() // what a SIGTERM does inside run: the drain starts, the connection sits idle
-	deadline := time.Now().Add(500 * time.Millisecond)
-	for {
-		status, _ := getStatus(t, base+"/readyz")
-		if status == 503 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("readiness never turned 503")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForDraining(t, base, 500*time.Millisecond)
 	time.Sleep(100 * time.Millisecond) // the balancer has not polled yet; its idle connection is reused
 	resp, err := get("/v1/modules")
 	if err != nil {
@@ -239,16 +236,7 @@ func TestAConnectionThatNeverSentARequestDoesNotHoldTheShutdown(t *testing.T) {
 	}
 
 	g.stop() // what a SIGTERM does inside run
-	deadline := time.Now().Add(time.Second)
-	for {
-		if status, _ := getStatus(t, "http://"+g.addr+"/readyz"); status == 503 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("readiness never turned 503")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForDraining(t, "http://"+g.addr, time.Second)
 	if _, err := io.WriteString(usedInTheDrain, "GET /v1/modules HTTP/1.1\r\nHost: gateway\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
