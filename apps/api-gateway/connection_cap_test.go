@@ -323,10 +323,16 @@ func TestConnectionsOverTheCapAreAnsweredEvenInAFlood(t *testing.T) {
 // waitFor polls cond until it holds, for at most five seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitWithin(t, what, 5*time.Second, cond)
+}
+
+// waitWithin polls cond until it holds, failing the test if it has not within the given time.
+func waitWithin(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

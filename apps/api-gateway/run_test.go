@@ -28,18 +28,14 @@ func freePort(t *testing.T) int {
 func waitForReady(t *testing.T, url string, timeout time.Duration) {
 	t.Helper()
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	waitWithin(t, url+" to answer 200", timeout, func() bool {
 		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready after %s", url, timeout)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 func getStatus(t *testing.T, url string) (int, map[string]any) {
@@ -60,17 +56,10 @@ func getStatus(t *testing.T, url string) (int, map[string]any) {
 // has not within the given time of shutdown starting.
 func waitForDraining(t *testing.T, base string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	waitWithin(t, "readiness to answer 503 draining after shutdown began", within, func() bool {
 		status, body := getStatus(t, base+"/readyz")
-		if status == 503 && body["status"] == "draining" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("readiness still %d %v after shutdown began", status, body)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return status == 503 && body["status"] == "draining"
+	})
 }
 
 func TestRunServesAndShutsDownGracefully(t *testing.T) {
