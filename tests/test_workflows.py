@@ -244,6 +244,15 @@ def test_a_pull_request_of_this_repository_runs_the_tests_once():
     assert set(load(REPO_ROOT / ".github" / "workflows" / "test.yml")["on"]) == {"pull_request", "workflow_call"}
 
 
+def test_the_engine_end_to_end_runs_beside_make_test_not_after_it():
+    # The two longest jobs of a pull request: one after the other, its checks take their sum
+    # (about 8 + 21 minutes on a 2-core runner, README); side by side, the longer of the two.
+    # Neither uses the other's output, and `test passed` still waits for both.
+    document = jobs(REPO_ROOT / ".github" / "workflows" / "test.yml")
+    assert "needs" not in document["e2e"] and "needs" not in document["test"]
+    assert {"test", "e2e"} <= set(document["roll-up"]["needs"])
+
+
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
 def test_every_workflow_has_one_stable_roll_up_job_to_require(workflow):
     document = jobs(workflow)
