@@ -13,7 +13,7 @@ cluster-down: ## Stop the local Kubernetes control plane and every process it st
 # The e2e suite's processes (pytest-xdist): each runs whole test modules, with its own cluster,
 # build folder and ports (tests/e2e/conftest.py). The run is bound by CPU, not by waiting: with
 # three processes the two cores are busy most of the time (four took longer than three), and
-# about three fifths of that CPU is Python starting up (see README.md, "where the e2e time
+# about three fifths of that CPU is Python processes (see README.md, "where the e2e time
 # goes"). The slowest tests are listed at the end.
 E2E_PROCESSES ?= 3
 
