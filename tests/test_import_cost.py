@@ -1,5 +1,5 @@
 """What a program run pays to start: each stack imports only its own provider SDK (the Cloudflare
-SDK alone costs ~1.4 s, 170 MiB), and the SDKs come compiled."""
+SDK alone costs 2.3 s compiled, 170 MiB), and the SDKs come compiled."""
 from __future__ import annotations
 
 import importlib.util
